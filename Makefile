@@ -1,0 +1,66 @@
+# rtstack: deploy the real-time Django stack (Redis, Centrifugo, Django/gunicorn, nginx) with Ansible.
+#   make up      deploy the stack into local test hosts (Docker containers) and print the chat URL
+#   make down    remove the local test hosts
+#   make test    lint, app tests, bad-input tests and the molecule scenario (what CI runs)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DOCKER_HOST ?= unix:///var/run/docker.sock
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+LOCAL_INV := inventories/local/hosts.yml
+
+.PHONY: help deps venv docker image artifacts up down lint test-app test-bad-input test-unit molecule test e2e
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+deps:  ## Debian packages the controller needs (Docker engine, debootstrap, Chromium)
+	scripts/host-deps.sh
+
+$(VENV)/.installed: requirements-dev.txt app/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+docker:
+	scripts/docker-engine.sh
+
+image: docker
+	scripts/build-image.sh
+
+artifacts: venv
+	scripts/build-artifacts.sh $(PY)
+
+up: deps venv image artifacts
+	@start=$$(date +%s); \
+	ansible-playbook -i $(LOCAL_INV) playbooks/local_hosts.yml && \
+	ansible-playbook -i $(LOCAL_INV) playbooks/site.yml && \
+	echo "make up: done in $$(( $$(date +%s) - start )) s" && \
+	echo "Chat: http://127.0.0.1:8080/  (users alice, bob, admin; passwords in inventories/local/credentials/user_*)"
+
+down: venv docker
+	ansible-playbook -i $(LOCAL_INV) playbooks/local_hosts.yml -e local_hosts_state=absent
+
+lint: venv
+	yamllint -s .
+	ansible-lint --profile production
+
+test-app: venv
+	cd app && ../$(PY) -m pytest -q
+
+test-bad-input: venv artifacts
+	$(PY) -m pytest -q tests/bad_input
+
+test-unit: lint test-app test-bad-input
+
+molecule: deps venv image artifacts
+	molecule test -s default
+
+test: test-unit molecule

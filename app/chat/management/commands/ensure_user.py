@@ -1,0 +1,77 @@
+"""``ensure_user USERNAME --password-env VAR [--staff] [--superuser]``
+
+Create or update a user idempotently for configuration management. The password is read
+from the environment variable named by ``--password-env`` (never from argv, so it does not
+show up in process listings or shell history). The flags are declarative: omitting
+``--staff`` makes the user non-staff; ``--superuser`` implies staff. The user is always
+active.
+
+The last line of output is exactly one of ``created``, ``updated`` or ``unchanged``
+(Ansible: ``changed_when: result.stdout_lines[-1] != 'unchanged'``).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+
+class Command(BaseCommand):
+    help = "Create or update a user; password comes from an environment variable."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument(
+            "--password-env",
+            required=True,
+            metavar="VAR",
+            help="name of the environment variable holding the password",
+        )
+        parser.add_argument("--staff", action="store_true", help="make the user staff")
+        parser.add_argument(
+            "--superuser", action="store_true", help="make the user a superuser (implies --staff)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        username: str = options["username"]
+        var: str = options["password_env"]
+        password = os.environ.get(var)
+        if not password:
+            raise CommandError(f"environment variable {var} is not set or empty")
+        wanted = {
+            "is_active": True,
+            "is_staff": bool(options["staff"] or options["superuser"]),
+            "is_superuser": bool(options["superuser"]),
+        }
+        self.stdout.write(ensure_user(username, password, **wanted))
+
+
+@transaction.atomic
+def ensure_user(username: str, password: str, **flags: bool) -> str:
+    """Create/update ``username`` with ``password`` and boolean ``flags`` (model field names).
+
+    Returns ``"created"``, ``"updated"`` or ``"unchanged"`` (password matches via
+    ``check_password`` and every flag already has the wanted value).
+    """
+    User = get_user_model()
+    user = User.objects.select_for_update().filter(**{User.USERNAME_FIELD: username}).first()
+    if user is None:
+        user = User(**{User.USERNAME_FIELD: username}, **flags)
+        user.set_password(password)
+        user.save()
+        return "created"
+    changed = False
+    for field, value in flags.items():
+        if getattr(user, field) != value:
+            setattr(user, field, value)
+            changed = True
+    if not user.check_password(password):
+        user.set_password(password)
+        changed = True
+    if not changed:
+        return "unchanged"
+    user.save()
+    return "updated"

@@ -1,0 +1,116 @@
+"""Browser-facing pages: room list, join-by-name, room page, message form fallback, health check."""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, IntegrityError, connection
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from . import centrifugo
+from .forms import JoinRoomForm, MessageForm
+from .models import Message, Room
+
+logger = logging.getLogger(__name__)
+
+
+def _index_context(request: HttpRequest, form: JoinRoomForm) -> dict:
+    return {"rooms": Room.objects.visible_to(request.user), "join_form": form}
+
+
+@login_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """List the rooms the user may enter plus a join-by-name form."""
+    return render(request, "chat/index.html", _index_context(request, JoinRoomForm()))
+
+
+@login_required
+@require_GET
+def join(request: HttpRequest) -> HttpResponse:
+    """GET ``?name=<room>``: redirect to an existing allowed room, create an unknown valid one
+    (public), re-render the index with an error for an invalid name, 403 for a staff-only room."""
+    form = JoinRoomForm({"name": request.GET.get("name", "").strip().lower()})
+    if not form.is_valid():
+        return render(request, "chat/index.html", _index_context(request, form))
+    name = form.cleaned_data["name"]
+    try:
+        room, created = Room.objects.get_or_create(name=name, defaults={"title": name})
+    except IntegrityError:  # concurrent creation of the same name
+        room, created = Room.objects.get(name=name), False
+    if created:
+        logger.info("room %s created by %s", room.name, request.user.get_username())
+    if not room.allows(request.user):
+        raise PermissionDenied("This room is for staff only.")
+    return redirect("chat:room", name=room.name)
+
+
+def _history(room: Room) -> list[Message]:
+    """The last CHAT_HISTORY_SIZE messages of ``room``, oldest first."""
+    latest = (
+        room.messages.select_related("user", "room")
+        .order_by("-created_at", "-id")[: settings.CHAT_HISTORY_SIZE]
+    )
+    return list(reversed(latest))
+
+
+@never_cache
+@login_required
+@require_GET
+def room(request: HttpRequest, name: str) -> HttpResponse:
+    """Room page: DB history plus the live area driven by chat.js (config embedded via json_script)."""
+    room_obj = get_object_or_404(Room, name=name)
+    if not room_obj.allows(request.user):
+        raise PermissionDenied("This room is for staff only.")
+    return render(request, "chat/room.html", _room_context(request, room_obj, MessageForm()))
+
+
+def _room_context(request: HttpRequest, room_obj: Room, form: MessageForm) -> dict:
+    return {
+        "room": room_obj,
+        "history": _history(room_obj),
+        "message_form": form,
+        "chat_config": {
+            "channel": room_obj.channel(),
+            "websocketPath": settings.CHAT_WEBSOCKET_PATH,
+            "username": request.user.get_username(),
+            "maxLength": settings.CHAT_MESSAGE_MAX_LENGTH,
+        },
+    }
+
+
+@login_required
+@require_POST
+def post_message(request: HttpRequest, name: str) -> HttpResponse:
+    """No-JavaScript fallback for sending: saves the message, broadcasts it through the
+    Centrifugo HTTP API (best effort) and redirects back to the room (400 on invalid text)."""
+    room_obj = get_object_or_404(Room, name=name)
+    if not room_obj.allows(request.user):
+        raise PermissionDenied("This room is for staff only.")
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request, "chat/room.html", _room_context(request, room_obj, form), status=400
+        )
+    message = Message.objects.create(room=room_obj, user=request.user, text=form.cleaned_data["text"])
+    centrifugo.publish(room_obj.channel(), message.as_dict())
+    return redirect("chat:room", name=room_obj.name)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """``200 ok`` (text/plain) after ``SELECT 1``; ``503 database unavailable`` on a DB error."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        logger.exception("health check: database unavailable")
+        return HttpResponse("database unavailable", status=503, content_type="text/plain")
+    return HttpResponse("ok", content_type="text/plain")

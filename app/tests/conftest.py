@@ -1,0 +1,86 @@
+"""Shared fixtures.
+
+chatsite.settings reads its configuration from the environment, so the test defaults are
+set here before Django is configured; pytest-django then sets Django up in its
+``pytest_configure`` hook (settings are forced to load below so it sees them configured).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
+
+from django.conf import settings  # noqa: E402
+
+settings.INSTALLED_APPS  # noqa: B018  (force settings to load now)
+
+import json  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import pytest  # noqa: E402
+from django.test import Client  # noqa: E402
+
+# Model imports stay inside fixtures: apps are not ready while this module is imported.
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def user(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("alice", password=PASSWORD)
+
+
+@pytest.fixture
+def staff_user(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("bob", password=PASSWORD, is_staff=True)
+
+
+@pytest.fixture
+def lobby(db):
+    """Created by the 0002 data migration."""
+    from chat.models import Room
+
+    return Room.objects.get(name="lobby")
+
+
+@pytest.fixture
+def staff_room(db):
+    """Created by the 0002 data migration."""
+    from chat.models import Room
+
+    return Room.objects.get(name="staff")
+
+
+@pytest.fixture
+def user_client(client, user) -> Client:
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff_client(client, staff_user) -> Client:
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def proxy_post(client) -> Callable[..., Any]:
+    """POST a JSON body to a Centrifugo proxy endpoint the way Centrifugo does; returns the
+    response with ``.json()`` available."""
+
+    def post(path: str, body: Any, **extra: Any):
+        return client.post(path, data=json.dumps(body), content_type="application/json", **extra)
+
+    return post
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

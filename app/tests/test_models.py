@@ -1,0 +1,63 @@
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
+
+from chat.models import Message, Room, room_name_from_channel
+
+
+@pytest.mark.django_db
+def test_default_rooms_from_data_migration():
+    assert Room.objects.get(name="lobby").staff_only is False
+    assert Room.objects.get(name="staff").staff_only is True
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["general", "a", "dev-ops_2", "x" * 64])
+def test_room_name_valid(name):
+    Room(name=name, title="t").full_clean()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["General", "with space", "dots.bad", "colon:bad", "é", "", "x" * 65])
+def test_room_name_invalid(name):
+    with pytest.raises(ValidationError):
+        Room(name=name, title="t").full_clean()
+
+
+def test_channel_name():
+    assert Room(name="lobby").channel() == "rooms:lobby"
+
+
+@pytest.mark.parametrize(
+    "channel,expected",
+    [("rooms:lobby", "lobby"), ("rooms:a-b_1", "a-b_1"), ("rooms:", None), ("lobby", None),
+     ("other:lobby", None), ("rooms:Lobby", None), ("rooms:a:b", None), (None, None), (5, None)],
+)
+def test_room_name_from_channel(channel, expected):
+    assert room_name_from_channel(channel) == expected
+
+
+@pytest.mark.django_db
+def test_allows(user, staff_user, lobby, staff_room):
+    assert lobby.allows(user) and lobby.allows(staff_user)
+    assert not staff_room.allows(user)
+    assert staff_room.allows(staff_user)
+    assert not lobby.allows(AnonymousUser())
+    user.is_active = False
+    assert not lobby.allows(user)
+
+
+@pytest.mark.django_db
+def test_visible_to(user, staff_user):
+    assert list(Room.objects.visible_to(user).values_list("name", flat=True)) == ["lobby"]
+    assert list(Room.objects.visible_to(staff_user).values_list("name", flat=True)) == ["lobby", "staff"]
+    assert not Room.objects.visible_to(AnonymousUser()).exists()
+
+
+@pytest.mark.django_db
+def test_message_as_dict(user, lobby):
+    m = Message.objects.create(room=lobby, user=user, text="hi")
+    d = m.as_dict()
+    assert d == {"id": m.pk, "room": "lobby", "user": "alice", "text": "hi",
+                 "created_at": m.created_at.isoformat()}
+    assert "T" in d["created_at"] and d["created_at"].endswith("+00:00")

@@ -1,0 +1,100 @@
+"""chatsite.settings is executed fresh (runpy) with a controlled environment."""
+import runpy
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+SETTINGS = str(Path(__file__).resolve().parent.parent / "chatsite" / "settings.py")
+ENV_VARS = [
+    "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS",
+    "DATABASE_URL", "DJANGO_STATIC_ROOT", "DJANGO_STATIC_URL", "DJANGO_LOG_LEVEL",
+    "CENTRIFUGO_HTTP_API_URL", "CENTRIFUGO_HTTP_API_KEY", "CHAT_WEBSOCKET_PATH",
+    "CHAT_MESSAGE_MAX_LENGTH", "CHAT_HISTORY_SIZE", "DJANGO_BEHIND_PROXY",
+    "DJANGO_USE_X_FORWARDED_HOST", "DJANGO_SECURE_PROXY_SSL_HEADER", "DJANGO_SECURE_COOKIES",
+]
+
+
+@pytest.fixture
+def load(monkeypatch):
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+    def _load(**env: str) -> dict:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return runpy.run_path(SETTINGS)
+
+    return _load
+
+
+def test_secret_required_when_not_debug(load):
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY"):
+        load(DATABASE_URL="sqlite:////tmp/x.sqlite3")
+
+
+def test_secret_required_when_debug_zero(load):
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY"):
+        load(DJANGO_DEBUG="0", DATABASE_URL="sqlite:////tmp/x.sqlite3")
+
+
+def test_database_url_required_when_not_debug(load):
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        load(DJANGO_SECRET_KEY="k")
+
+
+def test_debug_defaults(load):
+    s = load(DJANGO_DEBUG="1")
+    assert s["DEBUG"] is True and s["SECRET_KEY"]
+    assert s["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert str(s["DATABASES"]["default"]["NAME"]).endswith("db.sqlite3")
+    assert s["STATIC_URL"] == "/static/"
+    assert s["CHAT_WEBSOCKET_PATH"] == "/connection/websocket"
+    assert s["CHAT_MESSAGE_MAX_LENGTH"] == 1000 and s["CHAT_HISTORY_SIZE"] == 50
+    assert "SECURE_PROXY_SSL_HEADER" not in s
+
+
+def test_production_env(load):
+    s = load(
+        DJANGO_SECRET_KEY="k", DJANGO_DEBUG="0",
+        DJANGO_ALLOWED_HOSTS="chat.example.org, 10.0.0.7",
+        DJANGO_CSRF_TRUSTED_ORIGINS="https://chat.example.org",
+        DATABASE_URL="postgres://chat:pw@10.0.0.4:5432/chat",
+        DJANGO_STATIC_ROOT="/srv/chat/static", DJANGO_STATIC_URL="/assets/",
+        DJANGO_LOG_LEVEL="warning",
+        CENTRIFUGO_HTTP_API_URL="http://10.0.0.5:9000/api", CENTRIFUGO_HTTP_API_KEY="apikey",
+        CHAT_WEBSOCKET_PATH="/ws", CHAT_MESSAGE_MAX_LENGTH="200", CHAT_HISTORY_SIZE="20",
+        DJANGO_BEHIND_PROXY="1",
+    )
+    assert s["DEBUG"] is False
+    assert s["ALLOWED_HOSTS"] == ["chat.example.org", "10.0.0.7"]
+    assert s["CSRF_TRUSTED_ORIGINS"] == ["https://chat.example.org"]
+    db = s["DATABASES"]["default"]
+    assert (db["ENGINE"], db["HOST"], db["PORT"], db["NAME"]) == (
+        "django.db.backends.postgresql", "10.0.0.4", 5432, "chat")
+    assert s["STATIC_ROOT"] == "/srv/chat/static" and s["STATIC_URL"] == "/assets/"
+    assert s["LOGGING"]["root"]["level"] == "WARNING"
+    assert s["LOGGING"]["handlers"]["stdout"]["stream"] == "ext://sys.stdout"
+    assert s["CENTRIFUGO_HTTP_API_URL"] == "http://10.0.0.5:9000/api"
+    assert s["CENTRIFUGO_HTTP_API_KEY"] == "apikey"
+    assert (s["CHAT_WEBSOCKET_PATH"], s["CHAT_MESSAGE_MAX_LENGTH"], s["CHAT_HISTORY_SIZE"]) == ("/ws", 200, 20)
+    assert s["USE_X_FORWARDED_HOST"] is True
+    assert s["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def test_proxy_headers_only_behind_proxy(load):
+    s = load(DJANGO_DEBUG="1", DJANGO_USE_X_FORWARDED_HOST="1")
+    assert "USE_X_FORWARDED_HOST" not in s
+    s = load(DJANGO_DEBUG="1", DJANGO_BEHIND_PROXY="1", DJANGO_USE_X_FORWARDED_HOST="0")
+    assert s["USE_X_FORWARDED_HOST"] is False
+
+
+@pytest.mark.parametrize("env", [
+    {"DJANGO_DEBUG": "maybe"},
+    {"DJANGO_DEBUG": "1", "CHAT_HISTORY_SIZE": "lots"},
+    {"DJANGO_DEBUG": "1", "CHAT_MESSAGE_MAX_LENGTH": "0"},
+    {"DJANGO_DEBUG": "1", "CHAT_WEBSOCKET_PATH": "ws"},
+])
+def test_invalid_values(load, env):
+    with pytest.raises(ImproperlyConfigured):
+        load(**env)
