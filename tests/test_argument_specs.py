@@ -1,0 +1,63 @@
+"""Each role's meta/argument_specs.yml documents exactly the variables of its defaults/main.yml."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROLES_DIR = Path(__file__).resolve().parent.parent / "roles"
+ROLES = ["redis", "centrifugo", "django", "nginx"]
+TYPES = {"str", "int", "bool", "list", "dict", "path", "raw", "float"}
+
+
+def load_yaml(path):
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def defaults_of(role):
+    return load_yaml(ROLES_DIR / role / "defaults" / "main.yml") or {}
+
+
+def entry_points_of(role):
+    return load_yaml(ROLES_DIR / role / "meta" / "argument_specs.yml")["argument_specs"]
+
+
+def options_of(role, entry_point="main"):
+    return entry_points_of(role)[entry_point]["options"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_main_options_match_defaults(role):
+    options = set(options_of(role))
+    defaults = set(defaults_of(role))
+    assert options == defaults, (
+        f"{role}: undocumented defaults {sorted(defaults - options)}, "
+        f"options without a default {sorted(options - defaults)}"
+    )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_option_has_a_type_and_a_description(role):
+    for name, spec in options_of(role).items():
+        assert spec.get("type") in TYPES, f"{role}: {name} has no valid type"
+        assert spec.get("description"), f"{role}: {name} has no description"
+        if spec["type"] == "list":
+            assert spec.get("elements"), f"{role}: list option {name} has no elements"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_assert_entry_point_has_the_same_options(role):
+    entry_points = entry_points_of(role)
+    assert set(entry_points) == {"main", "assert"}
+    assert entry_points["assert"]["options"] == entry_points["main"]["options"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_literal_defaults_are_documented_as_is(role):
+    defaults = defaults_of(role)
+    for name, spec in options_of(role).items():
+        if "default" in spec:
+            assert spec["default"] == defaults[name], f"{role}: {name} default differs from defaults/main.yml"
+        if "choices" in spec and "default" in spec:
+            assert spec["default"] in spec["choices"], f"{role}: {name} default is not one of its choices"
