@@ -52,11 +52,13 @@ lint: venv
 	yamllint -s .
 	ansible-lint --profile production
 
+RESULTS := $(CURDIR)/build/test-results
+
 test-app: venv
-	cd app && ../$(PY) -m pytest -q
+	cd app && ../$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/app.xml
 
 test-bad-input: venv artifacts
-	$(PY) -m pytest -q tests/bad_input
+	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bad-input.xml tests/bad_input tests/test_argument_specs.py
 
 test-unit: lint test-app test-bad-input
 

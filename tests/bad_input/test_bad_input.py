@@ -1,0 +1,114 @@
+"""Bad inventory values fail in the preflight play, before any host changes, with a message that
+names the variable and the fix.
+
+Each case runs the real `playbooks/site.yml` (in check mode, against hosts that are the controller
+itself over the local connection, so nothing could change even if a check were missing) with the
+local inventory's group_vars plus one bad value, and asserts that:
+  * ansible-playbook fails,
+  * the expected message is printed,
+  * no play of a tier (redis, centrifugo, django, nginx) started: the failure came first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TIER_PLAY = "PLAY [Deploy the"
+
+
+def make_inventory(tmp_path: Path, groups: dict[str, dict[str, dict]]) -> Path:
+    """An inventory whose hosts are the controller over the local connection, with the local
+    inventory's group_vars (linked) and generated secrets under tmp_path."""
+    inventory_dir = tmp_path / "inventory"
+    inventory_dir.mkdir()
+    (inventory_dir / "group_vars").symlink_to(ROOT / "inventories/local/group_vars")
+    children = {group: {"hosts": hosts} for group, hosts in groups.items()}
+    data = {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                    "children": children}}
+    path = inventory_dir / "hosts.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def good_groups() -> dict[str, dict[str, dict]]:
+    return {
+        "redis": {"bad-redis-1": {}},
+        "centrifugo": {"bad-centrifugo-1": {"centrifugo_address": "127.0.0.2"},
+                       "bad-centrifugo-2": {"centrifugo_address": "127.0.0.3"}},
+        "django": {"bad-django-1": {}},
+        "nginx": {"bad-nginx-1": {}},
+    }
+
+
+def run_playbook(tmp_path: Path, groups, extra_vars: dict | None = None, playbook: str = "site.yml"):
+    inventory = make_inventory(tmp_path, groups)
+    cmd = ["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / playbook), "--check"]
+    if extra_vars:
+        extra = tmp_path / "extra.yml"
+        extra.write_text(yaml.safe_dump(extra_vars))
+        cmd += ["-e", f"@{extra}"]
+    env = dict(os.environ, RTSTACK_CREDENTIALS_DIR=str(tmp_path / "credentials"),
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer")
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_good_inventory_passes_preflight(tmp_path):
+    result = run_playbook(tmp_path, good_groups(), playbook="preflight.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def without(groups, group):
+    return {**groups, group: {}}
+
+
+def with_hostvar(groups, group, host, **hostvars):
+    changed = {g: {h: dict(v) for h, v in hosts.items()} for g, hosts in groups.items()}
+    changed[group][host].update(hostvars)
+    return changed
+
+
+# (case id, groups, extra vars, text the failure must contain)
+CASES = [
+    ("no-redis-host", without(good_groups(), "redis"), None,
+     'The inventory has no host in the "redis" group (centrifugo_redis_group)'),
+    ("two-centrifugo-on-one-port",
+     with_hostvar(good_groups(), "centrifugo", "bad-centrifugo-2", centrifugo_address="127.0.0.2"), None,
+     "Two Centrifugo instances would listen on 127.0.0.2:8000"),
+    ("client-port-equals-internal-port", good_groups(), {"centrifugo_internal_port": 8000},
+     "centrifugo_port (8000) and centrifugo_internal_port (8000) must be two different TCP ports"),
+    ("malformed-centrifugo-version", good_groups(), {"centrifugo_version": "v6.9"},
+     'centrifugo_version must be a Centrifugo v6 release as MAJOR.MINOR.PATCH without a leading "v" (got "v6.9")'),
+    ("centrifugo-v5", good_groups(), {"centrifugo_version": "5.4.9"},
+     "centrifugo_version must be a Centrifugo v6 release"),
+    ("unknown-install-method", good_groups(), {"centrifugo_install_method": "apt"},
+     "centrifugo_install_method"),
+    ("short-redis-password", good_groups(), {"redis_requirepass": "short"},
+     "redis_requirepass must be set and at least 16 characters long"),
+    ("namespace-with-illegal-characters", good_groups(),
+     {"centrifugo_namespaces": [{"name": "rooms/private", "presence": True}]},
+     "Each name in centrifugo_namespaces must match"),
+    ("no-allowed-origins", good_groups(), {"stack_public_origins": []},
+     "centrifugo_client_allowed_origins must list the site's origins"),
+    ("redis-on-all-interfaces", good_groups(), {"redis_bind_addresses": ["0.0.0.0"]},
+     "redis_bind_addresses must be a non-empty list of IP addresses without 0.0.0.0"),
+    ("sqlite-with-two-django-hosts",
+     {**good_groups(), "django": {"bad-django-1": {}, "bad-django-2": {}}}, None,
+     'django_database_url is SQLite but the group "django" (django_hosts_group) has'),
+]
+
+
+@pytest.mark.parametrize("groups,extra_vars,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_fails_before_any_host_changes(tmp_path, groups, extra_vars, message):
+    result = run_playbook(tmp_path, groups, extra_vars)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output[-2000:]
+    assert message in output, output[-3000:]
+    assert TIER_PLAY not in result.stdout, "a tier play started before the failure"
