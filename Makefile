@@ -43,7 +43,8 @@ up: deps venv image artifacts
 	ansible-playbook -i $(LOCAL_INV) playbooks/local_hosts.yml && \
 	ansible-playbook -i $(LOCAL_INV) playbooks/site.yml && \
 	echo "make up: done in $$(( $$(date +%s) - start )) s" && \
-	echo "Chat: http://127.0.0.1:8080/  (users alice, bob, admin; passwords in inventories/local/credentials/user_*)"
+	echo "Chat: https://127.0.0.1:8443/  (test CA: inventories/local/credentials/tls/ca.crt;" && \
+	echo "      users alice, bob, admin; passwords in inventories/local/credentials/user_*)"
 
 down: venv docker
 	ansible-playbook -i $(LOCAL_INV) playbooks/local_hosts.yml -e local_hosts_state=absent

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +35,16 @@ class LoginError(RuntimeError):
     """Django's login form did not accept the credentials."""
 
 
-def django_login(site_url: str, username: str, password: str, timeout: float = 10.0) -> requests.Session:
+def django_login(site_url: str, username: str, password: str, timeout: float = 10.0,
+                 verify: str | bool = True) -> requests.Session:
     """Log in through Django's login form, the way a browser does.
 
     Args:
-        site_url: the site's origin, e.g. ``"http://127.0.0.1:8080"`` (no trailing slash).
+        site_url: the site's origin, e.g. ``"https://127.0.0.1:8443"`` (no trailing slash).
         username, password: a Django user's credentials.
         timeout: per-request timeout in seconds.
+        verify: CA bundle path that signs the site's certificate (the self-signed certificate of
+            the test hosts), or True for the system's CAs.
 
     Returns:
         A ``requests.Session`` holding the ``sessionid`` and ``csrftoken`` cookies.
@@ -50,6 +54,9 @@ def django_login(site_url: str, username: str, password: str, timeout: float = 1
         requests.RequestException: the site did not answer.
     """
     session = requests.Session()
+    # REQUESTS_CA_BUNDLE and friends would override session.verify: trust only what is given.
+    session.trust_env = False
+    session.verify = verify
     login_url = f"{site_url}/accounts/login/"
     session.get(login_url, timeout=timeout).raise_for_status()
     response = session.post(
@@ -110,7 +117,7 @@ class Events(ClientEventHandler):
 
 
 def make_client(ws_url: str, cookie: str | None = None, origin: str | None = None,
-                timeout: float = 5.0) -> tuple[Client, Events]:
+                timeout: float = 5.0, ca_file: str | None = None) -> tuple[Client, Events]:
     """A centrifuge-python client for ``ws_url`` that sends the given ``Cookie`` and ``Origin``.
 
     Args:
@@ -119,6 +126,7 @@ def make_client(ws_url: str, cookie: str | None = None, origin: str | None = Non
         cookie: ``Cookie`` header for Centrifugo's connect proxy (see :func:`cookie_header`).
         origin: ``Origin`` header, checked against Centrifugo's ``client.allowed_origins``.
         timeout: operation timeout in seconds.
+        ca_file: CA bundle for a ``wss://`` URL whose certificate is self-signed.
     """
     headers = {}
     if cookie:
@@ -126,8 +134,9 @@ def make_client(ws_url: str, cookie: str | None = None, origin: str | None = Non
     if origin:
         headers["Origin"] = origin
     events = Events()
+    ssl_context = ssl.create_default_context(cafile=ca_file) if ws_url.startswith("wss://") else None
     client = Client(ws_url, events=events, headers=headers, timeout=timeout,
-                    max_reconnect_delay=2.0)
+                    max_reconnect_delay=2.0, ssl_context=ssl_context)
     return client, events
 
 

@@ -74,3 +74,20 @@ def test_help_has_no_password_value_option():
     options = {opt for action in parser._actions for opt in action.option_strings}
     assert "--password-env" in options
     assert "--password" not in options
+
+
+
+@pytest.mark.django_db
+def test_password_from_stdin(monkeypatch):
+    monkeypatch.setattr("sys.stdin", StringIO("stdin-secret-1\n"))
+    assert run("carol", "--password-stdin")[-1] == "created"
+    monkeypatch.setattr("sys.stdin", StringIO("stdin-secret-1\n"))
+    assert run("carol", "--password-stdin")[-1] == "unchanged"
+    assert User.objects.get(username="carol").check_password("stdin-secret-1")
+
+
+@pytest.mark.django_db
+def test_empty_stdin_is_refused(monkeypatch):
+    monkeypatch.setattr("sys.stdin", StringIO(""))
+    with pytest.raises(CommandError, match="no password on standard input"):
+        run("dave", "--password-stdin")

@@ -2,8 +2,8 @@
 site URL and the users' credentials.
 
 Runs under molecule's testinfra verifier (inventory from MOLECULE_INVENTORY_FILE), and against
-`make up` as well (RTSTACK_INVENTORY=inventories/local/hosts.yml, RTSTACK_SITE_URL=http://127.0.0.1:8080,
-RTSTACK_CREDENTIALS_DIR=inventories/local/credentials).
+`make up` as well (RTSTACK_INVENTORY=inventories/local/hosts.yml, RTSTACK_SITE_URL=https://127.0.0.1:8443,
+RTSTACK_SITE_HTTP_URL=http://127.0.0.1:8080, RTSTACK_CREDENTIALS_DIR=inventories/local/credentials).
 """
 
 from __future__ import annotations
@@ -45,7 +45,19 @@ def address(groups):
 @pytest.fixture(scope="session")
 def site_url() -> str:
     """The site's origin as a browser sees it (nginx), without a trailing slash."""
-    return os.environ.get("RTSTACK_SITE_URL", "http://127.0.0.1:18080").rstrip("/")
+    return os.environ.get("RTSTACK_SITE_URL", "https://127.0.0.1:18443").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def site_http_url() -> str:
+    """The site's plain-HTTP origin, which only redirects to HTTPS."""
+    return os.environ.get("RTSTACK_SITE_HTTP_URL", "http://127.0.0.1:18080").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def ca_file() -> str:
+    """The test CA that signs the test hosts. certificate (made by the nginx role)."""
+    return str(Path(os.environ["RTSTACK_CREDENTIALS_DIR"]) / "tls" / "ca.crt")
 
 
 @pytest.fixture(scope="session")
@@ -61,8 +73,16 @@ def credentials():
 
 
 @pytest.fixture(scope="session")
-def login(site_url, credentials):
+def login(site_url, credentials, ca_file):
     """Logs a demo user in through Django's login form; returns the requests session."""
     def _login(username: str):
-        return rtclient.django_login(site_url, username, credentials(f"user_{username}"))
+        return rtclient.django_login(site_url, username, credentials(f"user_{username}"), verify=ca_file)
     return _login
+
+
+@pytest.fixture(scope="session")
+def client_factory(site_url, ca_file):
+    """make_client with the site's origin and CA: client_factory(ws_url, cookie, origin=...)."""
+    def _make(ws_url: str, cookie: str | None, origin: str | None = site_url):
+        return rtclient.make_client(ws_url, cookie, origin, ca_file=ca_file)
+    return _make

@@ -1,8 +1,10 @@
-"""``ensure_user USERNAME --password-env VAR [--staff] [--superuser]``
+"""``ensure_user USERNAME (--password-env VAR | --password-stdin) [--staff] [--superuser]``
 
 Create or update a user idempotently for configuration management. The password is read
-from the environment variable named by ``--password-env`` (never from argv, so it does not
-show up in process listings or shell history). The flags are declarative: omitting
+from the environment variable named by ``--password-env``, or from the first line of standard
+input with ``--password-stdin`` -- never from argv, so it does not show up in process listings
+or shell history. Prefer ``--password-stdin`` under sudo: sudo logs the environment it is
+given on its command line to the journal, but never standard input. The flags are declarative: omitting
 ``--staff`` makes the user non-staff; ``--superuser`` implies staff. The user is always
 active.
 
@@ -12,6 +14,7 @@ The last line of output is exactly one of ``created``, ``updated`` or ``unchange
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -24,11 +27,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
-        parser.add_argument(
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument(
             "--password-env",
-            required=True,
             metavar="VAR",
             help="name of the environment variable holding the password",
+        )
+        source.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input",
         )
         parser.add_argument("--staff", action="store_true", help="make the user staff")
         parser.add_argument(
@@ -37,10 +45,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         username: str = options["username"]
-        var: str = options["password_env"]
-        password = os.environ.get(var)
-        if not password:
-            raise CommandError(f"environment variable {var} is not set or empty")
+        if options["password_stdin"]:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise CommandError("no password on standard input")
+        else:
+            var: str = options["password_env"]
+            password = os.environ.get(var, "")
+            if not password:
+                raise CommandError(f"environment variable {var} is not set or empty")
         wanted = {
             "is_active": True,
             "is_staff": bool(options["staff"] or options["superuser"]),

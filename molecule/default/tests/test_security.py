@@ -1,0 +1,156 @@
+"""Security checks of the deployed stack, each through the real path: TLS and its profile, the
+HTTP redirect and HSTS, Centrifugo's API key, Redis authentication and ACL users, systemd
+sandboxing, and that no secret leaks into journals, world-readable files or Ansible's output.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[3]
+SECRETS = ["redis_requirepass", "redis_centrifugo_password", "centrifugo_http_api_key", "django_secret_key",
+           "user_alice", "user_bob", "user_admin"]
+
+
+def tls_handshake(site_url: str, **options) -> str:
+    """Handshake with the site's TLS port under the given SSLContext settings; returns the version."""
+    parts = urlsplit(site_url)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if "ciphers" in options:
+        context.set_ciphers(options["ciphers"])
+    context.minimum_version = options.get("minimum", ssl.TLSVersion.MINIMUM_SUPPORTED)
+    context.maximum_version = options.get("maximum", ssl.TLSVersion.MAXIMUM_SUPPORTED)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        with context.wrap_socket(sock, server_hostname=parts.hostname) as tls:
+            return tls.version()
+
+
+def test_http_redirects_to_https(site_http_url, site_url):
+    response = requests.get(f"{site_http_url}/rooms/lobby/?x=1", allow_redirects=False, timeout=5)
+    assert response.status_code == 301
+    assert response.headers["Location"] == f"{site_url}/rooms/lobby/?x=1"
+
+
+def test_https_sends_hsts_and_hides_the_nginx_version(site_url, ca_file):
+    response = requests.get(f"{site_url}/accounts/login/", verify=ca_file, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Strict-Transport-Security"] == "max-age=63072000"
+    assert response.headers["Server"] == "nginx"
+
+
+def test_tls_follows_the_intermediate_profile(site_url):
+    assert tls_handshake(site_url) == "TLSv1.3"
+    assert tls_handshake(site_url, maximum=ssl.TLSVersion.TLSv1_2,
+                         ciphers="ECDHE-ECDSA-AES128-GCM-SHA256") == "TLSv1.2"
+    with pytest.raises(ssl.SSLError):
+        tls_handshake(site_url, minimum=ssl.TLSVersion.TLSv1_1, maximum=ssl.TLSVersion.TLSv1_1,
+                      ciphers="DEFAULT:@SECLEVEL=0")
+    with pytest.raises(ssl.SSLError):  # no forward secrecy, CBC: not in the profile
+        tls_handshake(site_url, maximum=ssl.TLSVersion.TLSv1_2, ciphers="AES128-SHA:@SECLEVEL=0")
+
+
+def test_centrifugo_api_needs_the_key(address, groups, credentials):
+    url = f"http://{address[groups['centrifugo'][0]]}:9000/api/info"
+    refused = requests.post(url, json={}, timeout=5)
+    assert refused.status_code == 401
+    key = credentials("centrifugo_http_api_key")
+    accepted = requests.post(url, json={}, headers={"X-API-Key": key}, timeout=5)
+    assert accepted.status_code == 200
+    nodes = accepted.json()["result"]["nodes"]
+    assert {node["name"] for node in nodes} == set(groups["centrifugo"])
+
+
+def test_centrifugo_admin_is_off(address, groups):
+    response = requests.get(f"http://{address[groups['centrifugo'][0]]}:9000/admin/", timeout=5)
+    assert response.status_code == 404
+
+
+def test_redis_acl_user_is_limited_to_centrifugo(hosts, address, groups, credentials):
+    redis = hosts["redis"][0]
+    ip = address[groups["redis"][0]]
+    password = credentials("redis_centrifugo_password")
+    cli = f"REDISCLI_AUTH={password} redis-cli --no-auth-warning -h {ip} --user centrifugo"
+    assert redis.check_output(f"{cli} ping") == "PONG"
+    assert redis.check_output(f"{cli} set centrifugo.acl-test 1") == "OK"
+    assert "NOPERM" in redis.run(f"{cli} set other-app-key 1").stdout
+    assert "NOPERM" in redis.run(f"{cli} flushall").stdout
+    assert "NOPERM" in redis.run(f"{cli} keys '*'").stdout
+    assert "NOPERM" in redis.run(f"{cli} config get requirepass").stdout
+    conf = redis.file("/etc/redis/redis.conf").content_string
+    assert password not in conf and credentials("redis_requirepass") not in conf
+
+
+@pytest.mark.parametrize("group,unit,writable", [
+    ("centrifugo", "centrifugo", "/var/lib/centrifugo"),
+    ("django", "chat-gunicorn", "/srv/chat/data"),
+])
+def test_units_are_sandboxed(hosts, group, unit, writable):
+    for host in hosts[group]:
+        props = host.service(unit).systemd_properties
+        assert props["User"] not in ("", "root")
+        assert props["NoNewPrivileges"] == "yes"
+        assert props["ProtectSystem"] == "strict"
+        assert props["ProtectHome"] == "yes"
+        assert props["PrivateTmp"] == "yes"
+        assert writable in props["ReadWritePaths"]
+        # An empty bounding set: the service can never regain a capability.
+        assert host.check_output(f"systemctl show -p CapabilityBoundingSet --value {unit}") == ""
+
+
+def test_no_secret_in_journals_or_world_readable_files(hosts, credentials):
+    secrets = [credentials(name) for name in SECRETS]
+    pattern = " ".join(f"-e {secret}" for secret in secrets)
+    for group_hosts in hosts.values():
+        for host in group_hosts:
+            journal = host.run(f"journalctl --no-pager -o cat | grep -c -F {pattern}")
+            assert journal.stdout.strip() == "0", f"a secret is in the journal of {host.backend.hostname}"
+            leaked = host.run(
+                "find /etc /srv /var/lib /var/log /usr/local /tmp -xdev -type f -perm -o=r -size -2M "
+                f"-exec grep -l -F {pattern} {{}} + 2>/dev/null")
+            assert leaked.stdout.strip() == "", f"world-readable files hold a secret: {leaked.stdout}"
+
+
+def ansible_playbook(*args: str) -> subprocess.CompletedProcess:
+    """ansible-playbook on the scenario's own inventory, with the project's roles."""
+    inventory = os.environ.get("RTSTACK_INVENTORY") or os.environ["MOLECULE_INVENTORY_FILE"]
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_PIPELINING="1", ANSIBLE_INTERPRETER_PYTHON="/usr/bin/python3",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer")
+    return subprocess.run(["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml"), *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_no_secret_in_verbose_diff_output(credentials):
+    # Check mode with --diff and -v, with settings changed in every file that holds a secret
+    # (redis.conf, config.json, chat.env): the diffs are computed but must not be shown.
+    result = ansible_playbook("--check", "--diff", "-v", "-e", "redis_loglevel=verbose",
+                              "-e", "centrifugo_log_level=debug", "-e", "django_log_level=DEBUG")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "changed=" in output
+    for name in SECRETS:
+        assert credentials(name) not in output, f"{name} printed by ansible-playbook -v --diff"
+
+
+def test_failed_config_check_keeps_the_old_config_live(hosts, address, groups):
+    node = hosts["centrifugo"][0]
+    before = node.file("/etc/centrifugo/config.json").sha256sum
+    result = ansible_playbook("--tags", "centrifugo_configure",
+                              "-e", '{"centrifugo_config_extra": {"bogus_key": 1}}')
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "unknown keys in config: bogus_key" in output
+    assert node.file("/etc/centrifugo/config.json").sha256sum == before
+    assert node.service("centrifugo").is_running
+    ip = address[groups["centrifugo"][0]]
+    assert requests.get(f"http://{ip}:9000/health", timeout=5).status_code == 200
