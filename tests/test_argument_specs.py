@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 ROLES_DIR = Path(__file__).resolve().parent.parent / "roles"
-ROLES = ["redis", "centrifugo", "django", "nginx"]
+# Every role of the project: a new role is checked as soon as it exists.
+ROLES = sorted(path.name for path in ROLES_DIR.iterdir() if (path / "defaults" / "main.yml").exists())
 TYPES = {"str", "int", "bool", "list", "dict", "path", "raw", "float"}
 
 

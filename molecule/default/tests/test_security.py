@@ -17,6 +17,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRETS = ["redis_requirepass", "redis_centrifugo_password", "centrifugo_http_api_key", "django_secret_key",
+           "centrifugo_token_key", "centrifugo_admin_password", "centrifugo_admin_secret",
            "user_alice", "user_bob", "user_admin"]
 
 
@@ -154,3 +155,21 @@ def test_failed_config_check_keeps_the_old_config_live(hosts, address, groups):
     assert node.service("centrifugo").is_running
     ip = address[groups["centrifugo"][0]]
     assert requests.get(f"http://{ip}:9000/health", timeout=5).status_code == 200
+
+
+def test_request_body_size_is_limited(site_url, ca_file):
+    response = requests.post(f"{site_url}/accounts/login/", data=b"x" * (2 * 1024 * 1024),
+                             verify=ca_file, timeout=10)
+    assert response.status_code == 413
+
+
+def test_connection_rate_is_limited_per_address(site_url, ca_file):
+    # 100 plain GETs at Centrifugo's location as fast as one client can send them: the first ones
+    # reach Centrifugo (which answers non-WebSocket requests itself), the rest past the burst get 429.
+    # Runs last: it uses up this address's burst for a second or two.
+    session = requests.Session()
+    session.trust_env = False
+    statuses = [session.get(f"{site_url}/connection/websocket", verify=ca_file, timeout=5).status_code
+                for _ in range(100)]
+    assert statuses[0] != 429
+    assert statuses.count(429) > 0, statuses
