@@ -1,7 +1,7 @@
 """Server-side publishing through the Centrifugo v6 HTTP API (``cent`` client).
 
-Used only by the no-JavaScript form fallback; browser messages go through the publish
-proxy instead. API: POST ``CENTRIFUGO_HTTP_API_URL/publish`` with header ``X-API-Key``
+Called through chat.realtime.publish (backend ``centrifugo`` or ``both``), e.g. by the
+no-JavaScript form fallback; browser messages go through the publish proxy instead. API: POST ``CENTRIFUGO_HTTP_API_URL/publish`` with header ``X-API-Key``
 (https://centrifugal.dev/docs/server/server_api#publish).
 """
 from __future__ import annotations

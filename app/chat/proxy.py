@@ -30,12 +30,18 @@ import json
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .messages import (  # noqa: F401  (codes re-exported for existing importers)
+    ERROR_BAD_MESSAGE,
+    ERROR_EMPTY_MESSAGE,
+    ERROR_MESSAGE_TOO_LONG,
+    MessageError,
+    clean_text,
+)
 from .models import Message, Room, room_name_from_channel
 
 logger = logging.getLogger(__name__)
@@ -43,10 +49,8 @@ logger = logging.getLogger(__name__)
 # Built-in Centrifugo client error codes, reused (docs/server/codes).
 ERROR_UNKNOWN_CHANNEL = 102
 ERROR_PERMISSION_DENIED = 103
-# Application error codes, range [400, 1999] (docs/server/proxy#return-custom-error).
-ERROR_BAD_MESSAGE = 1000
-ERROR_EMPTY_MESSAGE = 1001
-ERROR_MESSAGE_TOO_LONG = 1002
+# Application error codes 1000-1002, range [400, 1999] (docs/server/proxy#return-custom-error),
+# are defined in chat.messages together with the validation shared with the Channels consumer.
 # Terminal custom disconnect, range [4500, 4999] (docs/server/proxy#return-custom-disconnect).
 DISCONNECT_UNAUTHORIZED = 4501
 
@@ -131,18 +135,12 @@ def subscribe(request: HttpRequest) -> JsonResponse:
 
 
 def _clean_text(data: Any) -> tuple[str | None, JsonResponse | None]:
-    """Validate publication data ``{"text": str}``: non-empty after strip, at most
-    CHAT_MESSAGE_MAX_LENGTH characters. Returns ``(text, None)`` or ``(None, error_response)``."""
-    text = data.get("text") if isinstance(data, dict) else None
-    if not isinstance(text, str):
-        return None, _error(ERROR_BAD_MESSAGE, "data must be {\"text\": string}")
-    text = text.strip()
-    if not text:
-        return None, _error(ERROR_EMPTY_MESSAGE, "message is empty")
-    limit = settings.CHAT_MESSAGE_MAX_LENGTH
-    if len(text) > limit:
-        return None, _error(ERROR_MESSAGE_TOO_LONG, f"message too long (max {limit} characters)")
-    return text, None
+    """Validate publication data with chat.messages.clean_text. Returns ``(text, None)`` or
+    ``(None, error_response)`` with codes 1000 / 1001 / 1002."""
+    try:
+        return clean_text(data), None
+    except MessageError as exc:
+        return None, _error(exc.code, exc.message)
 
 
 @csrf_exempt

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 app_name = "chat"
 
@@ -9,4 +9,6 @@ urlpatterns = [
     path("rooms/join/", views.join, name="join"),
     path("rooms/<slug:name>/", views.room, name="room"),
     path("rooms/<slug:name>/messages/", views.post_message, name="post_message"),
+    path("chat/token/", token_views.connection_token, name="token"),
+    path("chat/token/subscription/", token_views.subscription_token, name="subscription_token"),
 ]

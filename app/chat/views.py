@@ -12,8 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import centrifugo
+from . import realtime
 from .forms import JoinRoomForm, MessageForm
+from .messages import history
 from .models import Message, Room
 
 logger = logging.getLogger(__name__)
@@ -52,11 +53,7 @@ def join(request: HttpRequest) -> HttpResponse:
 
 def _history(room: Room) -> list[Message]:
     """The last CHAT_HISTORY_SIZE messages of ``room``, oldest first."""
-    latest = (
-        room.messages.select_related("user", "room")
-        .order_by("-created_at", "-id")[: settings.CHAT_HISTORY_SIZE]
-    )
-    return list(reversed(latest))
+    return history(room)
 
 
 @never_cache
@@ -87,8 +84,10 @@ def _room_context(request: HttpRequest, room_obj: Room, form: MessageForm) -> di
 @login_required
 @require_POST
 def post_message(request: HttpRequest, name: str) -> HttpResponse:
-    """No-JavaScript fallback for sending: saves the message, broadcasts it through the
-    Centrifugo HTTP API (best effort) and redirects back to the room (400 on invalid text)."""
+    """No-JavaScript fallback for sending: saves the message, broadcasts it with
+    chat.realtime.publish (Centrifugo HTTP API and/or Channels group, per
+    CHAT_REALTIME_BACKEND; best effort, failures are logged) and redirects back to the room
+    (400 on invalid text)."""
     room_obj = get_object_or_404(Room, name=name)
     if not room_obj.allows(request.user):
         raise PermissionDenied("This room is for staff only.")
@@ -98,7 +97,10 @@ def post_message(request: HttpRequest, name: str) -> HttpResponse:
             request, "chat/room.html", _room_context(request, room_obj, form), status=400
         )
     message = Message.objects.create(room=room_obj, user=request.user, text=form.cleaned_data["text"])
-    centrifugo.publish(room_obj.channel(), message.as_dict())
+    try:
+        realtime.publish(room_obj.channel(), message.as_dict())
+    except realtime.RealtimeError:
+        logger.warning("message %s saved but not broadcast", message.pk)
     return redirect("chat:room", name=room_obj.name)
 
 

@@ -84,12 +84,16 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 INSTALLED_APPS = [
+    # daphne first: its runserver replaces Django's, so `manage.py runserver` serves ASGI
+    # (HTTP + the Channels WebSocket endpoint) in development.
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "channels",
     "chat",
 ]
 
@@ -105,6 +109,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "chatsite.urls"
 WSGI_APPLICATION = "chatsite.wsgi.application"
+ASGI_APPLICATION = "chatsite.asgi.application"
 
 TEMPLATES = [
     {
@@ -184,3 +189,40 @@ if not CHAT_WEBSOCKET_PATH.startswith("/"):
     raise ImproperlyConfigured("CHAT_WEBSOCKET_PATH must start with '/'")
 CHAT_MESSAGE_MAX_LENGTH = env_int("CHAT_MESSAGE_MAX_LENGTH", 1000)
 CHAT_HISTORY_SIZE = env_int("CHAT_HISTORY_SIZE", 50)
+
+# Realtime transport(s) used by chat.realtime.publish(): Centrifugo (HTTP API), Django
+# Channels (channel layer groups), or both.
+REALTIME_BACKENDS = ("centrifugo", "channels", "both")
+CHAT_REALTIME_BACKEND = os.environ.get("CHAT_REALTIME_BACKEND", "centrifugo").strip().lower()
+if CHAT_REALTIME_BACKEND not in REALTIME_BACKENDS:
+    raise ImproperlyConfigured(
+        f"CHAT_REALTIME_BACKEND must be one of {', '.join(REALTIME_BACKENDS)}, "
+        f"got {os.environ.get('CHAT_REALTIME_BACKEND')!r}"
+    )
+
+# Django Channels layer. Redis (channels_redis) in production; the in-memory layer only works
+# within one process (tests / single-process development).
+CHANNELS_REDIS_URL = os.environ.get("CHANNELS_REDIS_URL", "").strip()
+CHANNELS_REDIS_MAX_CONNECTIONS = env_int("CHANNELS_REDIS_MAX_CONNECTIONS", 20)
+if CHANNELS_REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # A dict host is passed to redis.asyncio.ConnectionPool.from_url(address, **rest)
+                # (channels_redis.utils.create_pool), so max_connections caps the pool.
+                "hosts": [
+                    {"address": CHANNELS_REDIS_URL, "max_connections": CHANNELS_REDIS_MAX_CONNECTIONS}
+                ],
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# HS256 key for connection/subscription JWTs (Centrifugo client.token.hmac_secret_key) and for
+# ?token= on the Channels WebSocket. Empty: token endpoints answer 503, token auth is refused.
+CHAT_JWT_SECRET = os.environ.get("CHAT_JWT_SECRET", "")
+CHAT_JWT_TTL = env_int("CHAT_JWT_TTL", 300)
+# Seconds a user stays listed in a room's presence after their last connect/message/heartbeat.
+CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", 60)

@@ -84,3 +84,21 @@ def proxy_post(client) -> Callable[..., Any]:
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+JWT_SECRET = "test-jwt-secret-with-at-least-32-bytes!!"
+
+
+@pytest.fixture
+def realtime_settings(settings):
+    """In-memory channel layer (one process), no Redis for presence, a JWT secret, and a clean
+    in-process presence store."""
+    from chat import presence
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CHANNELS_REDIS_URL = ""
+    settings.CHAT_JWT_SECRET = JWT_SECRET
+    settings.CHAT_JWT_TTL = 300
+    presence._local.clear()
+    yield settings
+    presence._local.clear()

@@ -12,6 +12,8 @@ ENV_VARS = [
     "CENTRIFUGO_HTTP_API_URL", "CENTRIFUGO_HTTP_API_KEY", "CHAT_WEBSOCKET_PATH",
     "CHAT_MESSAGE_MAX_LENGTH", "CHAT_HISTORY_SIZE", "DJANGO_BEHIND_PROXY",
     "DJANGO_USE_X_FORWARDED_HOST", "DJANGO_SECURE_PROXY_SSL_HEADER", "DJANGO_SECURE_COOKIES",
+    "CHAT_REALTIME_BACKEND", "CHANNELS_REDIS_URL", "CHANNELS_REDIS_MAX_CONNECTIONS",
+    "CHAT_JWT_SECRET", "CHAT_JWT_TTL", "CHAT_PRESENCE_TTL",
 ]
 
 
@@ -98,3 +100,47 @@ def test_proxy_headers_only_behind_proxy(load):
 def test_invalid_values(load, env):
     with pytest.raises(ImproperlyConfigured):
         load(**env)
+
+
+def test_realtime_defaults(load):
+    s = load(DJANGO_DEBUG="1")
+    assert s["CHAT_REALTIME_BACKEND"] == "centrifugo"
+    assert s["CHANNEL_LAYERS"] == {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert s["CHAT_JWT_SECRET"] == "" and s["CHAT_JWT_TTL"] == 300
+    assert s["ASGI_APPLICATION"] == "chatsite.asgi.application"
+    assert s["INSTALLED_APPS"][0] == "daphne" and "channels" in s["INSTALLED_APPS"]
+
+
+@pytest.mark.parametrize("backend", ["centrifugo", "channels", "both", " Both "])
+def test_realtime_backend_values(load, backend):
+    assert load(DJANGO_DEBUG="1", CHAT_REALTIME_BACKEND=backend)["CHAT_REALTIME_BACKEND"] == backend.strip().lower()
+
+
+@pytest.mark.parametrize("backend", ["redis", "", "centrifugo,channels"])
+def test_unknown_realtime_backend_refused(load, backend):
+    with pytest.raises(ImproperlyConfigured, match="CHAT_REALTIME_BACKEND"):
+        load(DJANGO_DEBUG="1", CHAT_REALTIME_BACKEND=backend)
+
+
+def test_channels_redis_layer(load):
+    s = load(DJANGO_DEBUG="1", CHANNELS_REDIS_URL="redis://chat:pw@10.0.0.3:6379/0",
+             CHANNELS_REDIS_MAX_CONNECTIONS="8", CHAT_JWT_SECRET="s", CHAT_JWT_TTL="60")
+    assert s["CHANNEL_LAYERS"]["default"] == {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": "redis://chat:pw@10.0.0.3:6379/0", "max_connections": 8}]},
+    }
+    assert s["CHAT_JWT_SECRET"] == "s" and s["CHAT_JWT_TTL"] == 60
+
+
+def test_channels_redis_pool_honoured():
+    """The hosts dict reaches redis' ConnectionPool (channels_redis.utils.create_pool)."""
+    from channels_redis.utils import create_pool
+
+    pool = create_pool({"address": "redis://chat:pw@10.0.0.3:6379/0", "max_connections": 8})
+    assert pool.max_connections == 8
+    assert pool.connection_kwargs["password"] == "pw" and pool.connection_kwargs["db"] == 0
+
+
+def test_jwt_ttl_must_be_positive(load):
+    with pytest.raises(ImproperlyConfigured, match="CHAT_JWT_TTL"):
+        load(DJANGO_DEBUG="1", CHAT_JWT_TTL="0")

@@ -1,0 +1,118 @@
+"""Django Channels WebSocket consumer for ``/ws/chat/<room>/`` (the Channels realtime path).
+
+Same rules as the Centrifugo proxy path (chat.proxy). Close codes (the socket is accepted
+first and then closed, so clients observe the code; a close before accept would reach the
+client only as an HTTP 403 handshake refusal):
+
+- ``4001`` unauthenticated (no session user and no valid ``?token=``; see chat.middleware)
+- ``4003`` unknown room, or staff-only room for a non-staff user
+
+Server -> client frames (JSON text):
+
+- on join: ``{"type": "history", "messages": [Message.as_dict(), ...]}`` -- the last
+  CHAT_HISTORY_SIZE messages, oldest first
+- ``{"type": "message", "message": Message.as_dict()}`` -- every message sent to the room (by
+  this consumer or by chat.realtime.publish)
+- ``{"type": "presence", "users": [username, ...]}`` -- reply to a heartbeat
+- ``{"type": "error", "code": int, "message": str}`` -- a refused frame; the socket stays open.
+  Codes as the publish proxy (chat.messages): 1000 bad data (also non-JSON / binary frames),
+  1001 empty, 1002 longer than CHAT_MESSAGE_MAX_LENGTH.
+
+Client -> server frames: ``{"text": str}`` sends a message; ``{"type": "heartbeat"}``
+refreshes the sender's presence (chat.presence; send one at least every CHAT_PRESENCE_TTL s).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from . import presence
+from .messages import ERROR_BAD_MESSAGE, MessageError, clean_text, history
+from .models import Message, Room
+from .realtime import group_for
+
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_FORBIDDEN = 4003
+
+
+@database_sync_to_async
+def _get_room(name: str) -> Room | None:
+    return Room.objects.filter(name=name).first()
+
+
+@database_sync_to_async
+def _history(room: Room) -> list[dict[str, Any]]:
+    return [message.as_dict() for message in history(room)]
+
+
+@database_sync_to_async
+def _save(room: Room, user: Any, text: str) -> dict[str, Any]:
+    return Message.objects.create(room=room, user=user, text=text).as_dict()
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    """One WebSocket connection to one room. Member of the group ``group_for(room.name)``."""
+
+    room: Room | None = None
+    group: str | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        room = await _get_room(self.scope["url_route"]["kwargs"]["room"])
+        if room is None or not room.allows(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.room, self.group = room, group_for(room.name)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await presence.touch(room.name, user.get_username())
+        await self.send_json({"type": "history", "messages": await _history(room)})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None and self.room is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await presence.leave(self.room.name, self.scope["user"].get_username())
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Decode a JSON text frame; answer error 1000 (instead of crashing) on anything else."""
+        if self.room is None:
+            return  # refused connection, close already sent
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        if content is None:
+            await self._send_error(MessageError(ERROR_BAD_MESSAGE, "expected a JSON text frame"))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        assert self.room is not None and self.group is not None
+        user = self.scope["user"]
+        if isinstance(content, dict) and content.get("type") == "heartbeat":
+            await presence.touch(self.room.name, user.get_username())
+            await self.send_json({"type": "presence", "users": await presence.members(self.room.name)})
+            return
+        try:
+            text = clean_text(content)
+        except MessageError as exc:
+            await self._send_error(exc)
+            return
+        data = await _save(self.room, user, text)
+        await presence.touch(self.room.name, user.get_username())
+        await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": data})
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        """Group event ``{"type": "chat.message", "message": dict}`` -> client frame."""
+        await self.send_json({"type": "message", "message": event["message"]})
+
+    async def _send_error(self, exc: MessageError) -> None:
+        await self.send_json({"type": "error", "code": exc.code, "message": exc.message})

@@ -1,0 +1,78 @@
+"""Room presence for the Channels path: who is connected to a room right now.
+
+Storage: one Redis sorted set per room, key ``chat:presence:<room>``, member = username,
+score = expiry as Unix time in seconds (now + ``settings.CHAT_PRESENCE_TTL``, default 60).
+Entries are refreshed on connect and on every message/heartbeat, removed on disconnect, and
+stale ones are dropped (ZREMRANGEBYSCORE) before reading. Redis is reached with
+``redis.asyncio`` at ``settings.CHANNELS_REDIS_URL``; without a URL an in-process dict is used
+(single-process tests/development only). Redis errors propagate (``redis.RedisError``).
+
+A username is one member: with two tabs in the same room, closing one removes the user until
+the other refreshes (next message/heartbeat).
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from asyncio import AbstractEventLoop, get_running_loop
+
+from django.conf import settings
+from redis import asyncio as aioredis
+
+_local: dict[str, dict[str, float]] = {}
+# Redis clients are bound to the event loop that created their connections.
+_clients: "weakref.WeakKeyDictionary[AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
+
+
+def _key(room: str) -> str:
+    return f"chat:presence:{room}"
+
+
+def _redis() -> aioredis.Redis | None:
+    url = settings.CHANNELS_REDIS_URL
+    if not url:
+        return None
+    loop = get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = aioredis.from_url(url, decode_responses=True)
+    return client
+
+
+async def touch(room: str, username: str) -> None:
+    """Mark ``username`` present in ``room`` until now + CHAT_PRESENCE_TTL seconds."""
+    ttl = settings.CHAT_PRESENCE_TTL
+    expiry = time.time() + ttl
+    client = _redis()
+    if client is None:
+        _local.setdefault(room, {})[username] = expiry
+        return
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zadd(_key(room), {username: expiry})
+        pipe.expire(_key(room), ttl * 2)  # an abandoned room's set disappears on its own
+        await pipe.execute()
+
+
+async def leave(room: str, username: str) -> None:
+    """Remove ``username`` from ``room``'s presence."""
+    client = _redis()
+    if client is None:
+        _local.get(room, {}).pop(username, None)
+        return
+    await client.zrem(_key(room), username)
+
+
+async def members(room: str) -> list[str]:
+    """Usernames present in ``room`` (score > now), sorted by name."""
+    now = time.time()
+    client = _redis()
+    if client is None:
+        entries = _local.get(room, {})
+        for name in [n for n, exp in entries.items() if exp <= now]:
+            del entries[name]
+        return sorted(entries)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(_key(room), "-inf", now)
+        pipe.zrangebyscore(_key(room), f"({now}", "+inf")
+        _, names = await pipe.execute()
+    return sorted(names)

@@ -1,0 +1,244 @@
+"""Channels WebSocket endpoint ``/ws/chat/<room>/`` through the full ASGI stack
+(chatsite.asgi.application: origin check, ?token= JWT, session cookie, URL router), driven by
+channels.testing.WebsocketCommunicator over the in-memory channel layer."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from tests.conftest import JWT_SECRET
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+ORIGIN = b"http://localhost"
+
+
+def communicator(room: str = "lobby", cookie: str | None = None, query: str = "",
+                 origin: bytes | None = ORIGIN) -> WebsocketCommunicator:
+    from chatsite.asgi import application
+
+    headers = [(b"host", b"localhost")]
+    if origin is not None:
+        headers.append((b"origin", origin))
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    path = f"/ws/chat/{room}/" + (f"?{query}" if query else "")
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def session_cookie(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+async def join(comm: WebsocketCommunicator) -> dict[str, Any]:
+    """Connect and return the first frame (history)."""
+    connected, _ = await comm.connect()
+    assert connected
+    frame = await comm.receive_json_from()
+    assert frame["type"] == "history"
+    return frame
+
+
+async def assert_closed_with(comm: WebsocketCommunicator, code: int) -> None:
+    """Accepted, then closed with ``code`` (what a real client observes)."""
+    connected, _ = await comm.connect()
+    assert connected
+    assert await comm.receive_output() == {"type": "websocket.close", "code": code}
+
+
+@pytest.fixture(autouse=True)
+def rooms(realtime_settings, transactional_db) -> dict[str, Any]:
+    """The 0002 data-migration rooms; recreated because transactional tests flush the tables."""
+    from chat.models import Room
+
+    return {
+        "lobby": Room.objects.get_or_create(name="lobby", defaults={"title": "Lobby"})[0],
+        "staff": Room.objects.get_or_create(name="staff", defaults={"staff_only": True})[0],
+    }
+
+
+@pytest.fixture
+def lobby(rooms):
+    return rooms["lobby"]
+
+
+@pytest.fixture
+def staff_room(rooms):
+    return rooms["staff"]
+
+
+@pytest.fixture
+def alice_cookie(realtime_settings, user) -> str:
+    return session_cookie(user)
+
+
+async def test_session_user_joins_and_gets_history(alice_cookie):
+    comm = communicator(cookie=alice_cookie)
+    assert await join(comm) == {"type": "history", "messages": []}
+    await comm.disconnect()
+
+
+async def test_anonymous_closed_4001(realtime_settings):
+    await assert_closed_with(communicator(), 4001)
+
+
+async def test_missing_origin_refused(alice_cookie):
+    connected, _ = await communicator(cookie=alice_cookie, origin=None).connect()
+    assert not connected
+
+
+async def test_unknown_room_closed_4003(alice_cookie):
+    await assert_closed_with(communicator("nosuchroom", cookie=alice_cookie), 4003)
+
+
+async def test_staff_room_refused_for_non_staff(alice_cookie, staff_room):
+    await assert_closed_with(communicator("staff", cookie=alice_cookie), 4003)
+
+
+async def test_staff_room_allowed_for_staff(realtime_settings, staff_user, staff_room):
+    comm = communicator("staff", cookie=await sync_to_async(session_cookie)(staff_user))
+    await join(comm)
+    await comm.disconnect()
+
+
+async def test_history_last_50_of_60_oldest_first(alice_cookie, user, lobby):
+    from chat.models import Message
+
+    @sync_to_async
+    def make() -> None:
+        for i in range(60):
+            Message.objects.create(room=lobby, user=user, text=f"m{i}")
+
+    await make()
+    comm = communicator(cookie=alice_cookie)
+    frame = await join(comm)
+    assert [m["text"] for m in frame["messages"]] == [f"m{i}" for i in range(10, 60)]
+    assert set(frame["messages"][0]) == {"id", "room", "user", "text", "created_at"}
+    await comm.disconnect()
+
+
+async def test_message_broadcast_to_room_and_saved(alice_cookie, staff_user, lobby):
+    from chat.models import Message
+
+    alice = communicator(cookie=alice_cookie)
+    bob = communicator(cookie=await sync_to_async(session_cookie)(staff_user))
+    await join(alice)
+    await join(bob)
+    await alice.send_json_to({"text": "  hello  "})
+    for comm in (alice, bob):
+        frame = await comm.receive_json_from()
+        assert frame["type"] == "message"
+        assert frame["message"]["text"] == "hello"
+        assert frame["message"]["user"] == "alice" and frame["message"]["room"] == "lobby"
+    saved = await sync_to_async(lambda: list(Message.objects.values_list("text", flat=True)))()
+    assert saved == ["hello"]
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+@pytest.mark.parametrize(
+    "payload, code",
+    [({"text": "x" * 1001}, 1002), ({"text": "   "}, 1001), ({"nope": 1}, 1000), (["x"], 1000)],
+)
+async def test_invalid_message_error_frame_nothing_saved(alice_cookie, lobby, payload, code):
+    from chat.models import Message
+
+    comm = communicator(cookie=alice_cookie)
+    await join(comm)
+    await comm.send_json_to(payload)
+    frame = await comm.receive_json_from()
+    assert frame["type"] == "error" and frame["code"] == code and frame["message"]
+    # still connected: a valid message afterwards goes through
+    await comm.send_json_to({"text": "ok"})
+    assert (await comm.receive_json_from())["message"]["text"] == "ok"
+    texts = await sync_to_async(lambda: list(Message.objects.values_list("text", flat=True)))()
+    assert texts == ["ok"]
+    await comm.disconnect()
+
+
+async def test_non_json_frame_is_error_1000(alice_cookie):
+    comm = communicator(cookie=alice_cookie)
+    await join(comm)
+    await comm.send_to(text_data="not json")
+    assert (await comm.receive_json_from())["code"] == 1000
+    await comm.disconnect()
+
+
+def _token(sub: str, exp_offset: int, secret: str = JWT_SECRET) -> str:
+    return jwt.encode({"sub": sub, "exp": int(time.time()) + exp_offset}, secret, algorithm="HS256")
+
+
+async def test_valid_token_accepted(realtime_settings, user):
+    comm = communicator(query=f"token={_token(str(user.pk), 60)}")
+    await join(comm)
+    await comm.send_json_to({"text": "via token"})
+    assert (await comm.receive_json_from())["message"]["user"] == "alice"
+    await comm.disconnect()
+
+
+async def test_token_from_view_accepted(realtime_settings, user):
+    from chat import tokens
+
+    comm = communicator(query=f"token={tokens.connection_token(user)}")
+    await join(comm)
+    await comm.disconnect()
+
+
+async def test_token_user_wins_over_session_cookie(realtime_settings, user, staff_user, staff_room):
+    """The session stack inside must not replace the token's user."""
+    comm = communicator("staff", cookie=await sync_to_async(session_cookie)(user),
+                        query=f"token={_token(str(staff_user.pk), 60)}")
+    await join(comm)
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["garbage", "", "WRONG_SECRET", "EXPIRED", "NOT_A_PK", "NO_SUCH_USER"],
+)
+async def test_bad_or_expired_token_closed_4001(realtime_settings, user, token):
+    token = {
+        "WRONG_SECRET": _token(str(user.pk), 60, secret="another-secret-of-32-bytes-or-more!!"),
+        "EXPIRED": _token(str(user.pk), -10),
+        "NOT_A_PK": _token("alice", 60),
+        "NO_SUCH_USER": _token("999999", 60),
+    }.get(token, token)
+    await assert_closed_with(communicator(query=f"token={token}"), 4001)
+
+
+async def test_token_refused_without_secret(realtime_settings, user):
+    token = _token(str(user.pk), 60)
+    realtime_settings.CHAT_JWT_SECRET = ""
+    await assert_closed_with(communicator(query=f"token={token}"), 4001)
+
+
+async def test_presence_join_heartbeat_leave(alice_cookie, staff_user, lobby):
+    from chat import presence
+
+    alice = communicator(cookie=alice_cookie)
+    bob = communicator(cookie=await sync_to_async(session_cookie)(staff_user))
+    await join(alice)
+    await join(bob)
+    await alice.send_json_to({"type": "heartbeat"})
+    assert await alice.receive_json_from() == {"type": "presence", "users": ["alice", "bob"]}
+    await bob.disconnect()
+    assert await presence.members("lobby") == ["alice"]
+    await alice.disconnect()
+    assert await presence.members("lobby") == []
+
+
+async def test_presence_drops_expired_entries(realtime_settings):
+    from chat import presence
+
+    await presence.touch("lobby", "carol")
+    presence._local["lobby"]["dave"] = time.time() - 1
+    assert await presence.members("lobby") == ["carol"]
+    assert "dave" not in presence._local["lobby"]
