@@ -17,7 +17,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRETS = ["redis_requirepass", "redis_centrifugo_password", "centrifugo_http_api_key", "django_secret_key",
-           "centrifugo_token_key", "centrifugo_admin_password", "centrifugo_admin_secret",
+           "centrifugo_token_key", "centrifugo_admin_password", "centrifugo_admin_secret", "redis_django_password",
            "user_alice", "user_bob", "user_admin"]
 
 
@@ -89,6 +89,41 @@ def test_redis_acl_user_is_limited_to_centrifugo(hosts, address, groups, credent
     assert "NOPERM" in redis.run(f"{cli} config get requirepass").stdout
     conf = redis.file("/etc/redis/redis.conf").content_string
     assert password not in conf and credentials("redis_requirepass") not in conf
+
+
+CHANNELS_PROBE = """
+import asyncio
+from channels.layers import get_channel_layer
+from chat import presence
+
+async def main():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("chat_room.acl-probe", channel)
+    await layer.group_send("chat_room.acl-probe", {"type": "chat.message", "message": {"text": "probe"}})
+    received = await asyncio.wait_for(layer.receive(channel), 5)
+    await layer.group_discard("chat_room.acl-probe", channel)
+    await presence.touch("acl-probe", "probe-user")
+    print(type(layer).__name__, received["message"]["text"], await presence.members("acl-probe"))
+
+asyncio.run(main())
+"""
+
+
+def test_django_redis_acl_user_runs_channels_redis_and_nothing_else(hosts, address, groups, credentials):
+    # The app's real code (channels_redis group_add/group_send/receive: EVAL, BZPOPMIN, ZADD...;
+    # the presence sorted set) against the real Redis, as the app's ACL user from the env file.
+    django = hosts["django"][0]
+    out = django.check_output(f"chat-manage shell -c '{CHANNELS_PROBE}'")
+    assert out.strip().splitlines()[-1] == "RedisChannelLayer probe ['probe-user']"
+    redis = hosts["redis"][0]
+    ip = address[groups["redis"][0]]
+    cli = (f"REDISCLI_AUTH={credentials('redis_django_password')} redis-cli --no-auth-warning "
+           f"-h {ip} --user django")
+    assert redis.check_output(f"{cli} ping") == "PONG"
+    assert "NOPERM" in redis.run(f"{cli} get centrifugo.acl-test").stdout
+    assert "NOPERM" in redis.run(f"{cli} flushall").stdout
+    assert "NOPERM" in redis.run(f"{cli} publish centrifugo.client.x y").stdout
 
 
 @pytest.mark.parametrize("group,unit,writable", [
