@@ -47,6 +47,15 @@ async def join(comm: WebsocketCommunicator) -> dict[str, Any]:
     return frame
 
 
+async def join_alice_and_bob(alice_cookie: str, staff_user: Any) -> tuple[WebsocketCommunicator, WebsocketCommunicator]:
+    """Alice (a regular user) and Bob (the staff user), both joined to the lobby."""
+    alice = communicator(cookie=alice_cookie)
+    bob = communicator(cookie=await sync_to_async(session_cookie)(staff_user))
+    await join(alice)
+    await join(bob)
+    return alice, bob
+
+
 async def assert_closed_with(comm: WebsocketCommunicator, code: int) -> None:
     """Accepted, then closed with ``code`` (what a real client observes)."""
     connected, _ = await comm.connect()
@@ -128,10 +137,7 @@ async def test_history_last_50_of_60_oldest_first(alice_cookie, user, lobby):
 async def test_message_broadcast_to_room_and_saved(alice_cookie, staff_user, lobby):
     from chat.models import Message
 
-    alice = communicator(cookie=alice_cookie)
-    bob = communicator(cookie=await sync_to_async(session_cookie)(staff_user))
-    await join(alice)
-    await join(bob)
+    alice, bob = await join_alice_and_bob(alice_cookie, staff_user)
     await alice.send_json_to({"text": "  hello  "})
     for comm in (alice, bob):
         frame = await comm.receive_json_from()
@@ -223,10 +229,7 @@ async def test_token_refused_without_secret(realtime_settings, user):
 async def test_presence_join_heartbeat_leave(alice_cookie, staff_user, lobby):
     from chat import presence
 
-    alice = communicator(cookie=alice_cookie)
-    bob = communicator(cookie=await sync_to_async(session_cookie)(staff_user))
-    await join(alice)
-    await join(bob)
+    alice, bob = await join_alice_and_bob(alice_cookie, staff_user)
     await alice.send_json_to({"type": "heartbeat"})
     assert await alice.receive_json_from() == {"type": "presence", "users": ["alice", "bob"]}
     await bob.disconnect()
