@@ -12,7 +12,8 @@ Server -> client frames (JSON text):
 - on join: ``{"type": "history", "messages": [Message.as_dict(), ...]}`` -- the last
   CHAT_HISTORY_SIZE messages, oldest first
 - ``{"type": "message", "message": Message.as_dict()}`` -- every message sent to the room (by
-  this consumer or by chat.realtime.publish)
+  this consumer, or by chat.realtime.publish: form fallback, CLI, and with backend ``both``
+  messages sent through Centrifugo's publish proxy)
 - ``{"type": "presence", "users": [username, ...]}`` -- reply to a heartbeat
 - ``{"type": "error", "code": int, "message": str}`` -- a refused frame; the socket stays open.
   Codes as the publish proxy (chat.messages): 1000 bad data (also non-JSON / binary frames),
@@ -20,19 +21,28 @@ Server -> client frames (JSON text):
 
 Client -> server frames: ``{"text": str}`` sends a message; ``{"type": "heartbeat"}``
 refreshes the sender's presence (chat.presence; send one at least every CHAT_PRESENCE_TTL s).
+
+A saved message goes to the room's group; with CHAT_REALTIME_BACKEND ``both`` it is then also
+published to Centrifugo (chat.realtime.relay, in a worker thread so a slow Centrifugo API does
+not hold up the thread that runs the consumers' database calls; failures are logged).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from . import presence
+from . import presence, realtime
 from .messages import ERROR_BAD_MESSAGE, MessageError, clean_text, history
 from .models import Message, Room
 from .realtime import group_for
+
+# Not thread_sensitive: the relay makes an HTTP call (cent, up to 3 s) and no ORM call, so it
+# must not queue behind (or block) database_sync_to_async work on the shared sync thread.
+_relay = sync_to_async(realtime.relay, thread_sensitive=False)
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_FORBIDDEN = 4003
@@ -109,6 +119,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         data = await _save(self.room, user, text)
         await presence.touch(self.room.name, user.get_username())
         await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": data})
+        await _relay(self.room.channel(), data, source=realtime.CHANNELS)
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         """Group event ``{"type": "chat.message", "message": dict}`` -> client frame."""

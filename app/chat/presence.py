@@ -9,6 +9,11 @@ stale ones are dropped (ZREMRANGEBYSCORE) before reading. Redis is reached with
 
 A username is one member: with two tabs in the same room, closing one removes the user until
 the other refreshes (next message/heartbeat).
+
+Synchronous callers (the presence view, chat.presence_views) use
+``async_to_sync(members)(room, private_connection=True)``: outside an ASGI server
+async_to_sync runs each call on a new event loop, and a per-loop client cached for it would
+leave its connections open after that loop is gone.
 """
 from __future__ import annotations
 
@@ -62,15 +67,29 @@ async def leave(room: str, username: str) -> None:
     await client.zrem(_key(room), username)
 
 
-async def members(room: str) -> list[str]:
-    """Usernames present in ``room`` (score > now), sorted by name."""
+async def members(room: str, *, private_connection: bool = False) -> list[str]:
+    """Usernames present in ``room`` (score > now), sorted by name.
+
+    ``private_connection=True``: use a Redis client of its own, closed before returning,
+    instead of the per-event-loop cached one (for short-lived loops such as async_to_sync's).
+    """
     now = time.time()
-    client = _redis()
-    if client is None:
+    url = settings.CHANNELS_REDIS_URL
+    if not url:
         entries = _local.get(room, {})
         for name in [n for n, exp in entries.items() if exp <= now]:
             del entries[name]
         return sorted(entries)
+    if not private_connection:
+        return await _read_members(_redis(), room, now)
+    client = aioredis.from_url(url, decode_responses=True)
+    try:
+        return await _read_members(client, room, now)
+    finally:
+        await client.aclose()
+
+
+async def _read_members(client: aioredis.Redis, room: str, now: float) -> list[str]:
     async with client.pipeline(transaction=True) as pipe:
         pipe.zremrangebyscore(_key(room), "-inf", now)
         pipe.zrangebyscore(_key(room), f"({now}", "+inf")

@@ -35,6 +35,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from . import realtime
 from .messages import (  # noqa: F401  (codes re-exported for existing importers)
     ERROR_BAD_MESSAGE,
     ERROR_EMPTY_MESSAGE,
@@ -155,6 +156,10 @@ def publish(request: HttpRequest) -> JsonResponse:
     client's data, so subscribers receive ``{"id", "room", "user", "text", "created_at"}``.
     Errors: 102/103 as for subscribe; 1000 malformed data, 1001 empty text, 1002 text longer
     than CHAT_MESSAGE_MAX_LENGTH.
+
+    With CHAT_REALTIME_BACKEND ``both`` the saved message is also sent to the room's Channels
+    group (chat.realtime.relay; a channel-layer failure is logged and the result still
+    returned), so browsers on the Channels path receive it too.
     """
     body = _body(request)
     if body is None:
@@ -165,5 +170,6 @@ def publish(request: HttpRequest) -> JsonResponse:
     text, error = _clean_text(body.get("data"))
     if error is not None:
         return error
-    message = Message.objects.create(room=room, user=user, text=text)
-    return JsonResponse({"result": {"data": message.as_dict()}})
+    data = Message.objects.create(room=room, user=user, text=text).as_dict()
+    realtime.relay(room.channel(), data, source=realtime.CENTRIFUGO)
+    return JsonResponse({"result": {"data": data}})

@@ -9,12 +9,25 @@
   ``{"type": "message", "message": data}``.
 - ``both``: both of the above (all are attempted even if one fails).
 
-``publish`` is synchronous (it uses ``async_to_sync``): from async code call it through
-``asgiref.sync.sync_to_async``.
+``publish(channel, data, backends=("centrifugo",))`` restricts one call to a subset of the
+enabled backends (names ``"centrifugo"`` / ``"channels"``; a name the setting does not enable
+is a ValueError).
+
+Cross-delivery (backend ``both``): a message that arrives on one path is delivered there by
+that path itself -- the Centrifugo publish proxy returns it as the publication data
+(chat.proxy.publish), the Channels consumer sends it to its group (chat.consumers) -- and is
+then handed to ``relay(channel, data, source=<that path>)``, which publishes it on the *other*
+backend only, so that one room is one chat whatever transport a browser uses. ``relay`` is a
+no-op unless both backends are enabled, and it logs failures instead of raising (the message
+is saved and delivered on its own path already).
+
+``publish`` and ``relay`` are synchronous (they use ``async_to_sync``): from async code call
+them through ``asgiref.sync.sync_to_async``.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -29,6 +42,10 @@ logger = logging.getLogger(__name__)
 GROUP_PREFIX = "chat_room."
 CONSUMER_EVENT = "chat.message"  # dispatched to ChatConsumer.chat_message
 
+CENTRIFUGO = "centrifugo"
+CHANNELS = "channels"
+BACKENDS = (CENTRIFUGO, CHANNELS)
+
 
 class RealtimeError(RuntimeError):
     """At least one configured backend did not accept the publication (details are logged)."""
@@ -38,6 +55,13 @@ def group_for(room: str) -> str:
     """Channel-layer group of a room: ``"chat_room.<name>"`` (room names are ``[a-z0-9_-]``
     and at most 64 characters, so this is a valid group name, < 100 ASCII characters)."""
     return GROUP_PREFIX + room
+
+
+def enabled_backends() -> tuple[str, ...]:
+    """Backend names enabled by ``settings.CHAT_REALTIME_BACKEND``: ``("centrifugo",)``,
+    ``("channels",)`` or ``("centrifugo", "channels")`` for ``both``."""
+    backend = settings.CHAT_REALTIME_BACKEND
+    return BACKENDS if backend == "both" else (backend,)
 
 
 def _publish_channels(room: str, data: dict[str, Any]) -> bool:
@@ -51,21 +75,72 @@ def _publish_channels(room: str, data: dict[str, Any]) -> bool:
     return True
 
 
-def publish(channel: str, data: dict[str, Any]) -> None:
-    """Broadcast ``data`` (a JSON-serialisable dict, normally ``Message.as_dict()``) to the
-    room of ``channel`` (``"rooms:<name>"``) on the configured backend(s).
+def _selected(backends: Iterable[str] | None) -> tuple[str, ...]:
+    enabled = enabled_backends()
+    if backends is None:
+        return enabled
+    if isinstance(backends, str):
+        raise TypeError("backends must be a collection of backend names, not a string")
+    selected = tuple(dict.fromkeys(backends))
+    if not selected:
+        raise ValueError("backends must name at least one backend")
+    not_enabled = [name for name in selected if name not in enabled]
+    if not_enabled:
+        raise ValueError(
+            f"backend(s) {', '.join(map(repr, not_enabled))} not enabled by "
+            f"CHAT_REALTIME_BACKEND={settings.CHAT_REALTIME_BACKEND!r}"
+        )
+    return selected
 
-    Raises ValueError for a malformed channel, RealtimeError if any backend failed (Centrifugo:
-    CENTRIFUGO_HTTP_API_URL unset or an API error; Channels: a channel-layer error).
+
+def publish(
+    channel: str, data: dict[str, Any], *, backends: Iterable[str] | None = None
+) -> None:
+    """Broadcast ``data`` (a JSON-serialisable dict, normally ``Message.as_dict()``) to the
+    room of ``channel`` (``"rooms:<name>"``).
+
+    ``backends``: names out of ``("centrifugo", "channels")`` to publish on; default (None) all
+    backends enabled by CHAT_REALTIME_BACKEND. Every selected backend is attempted even if
+    another fails.
+
+    Raises ValueError for a malformed channel or for ``backends`` that is empty or names a
+    backend the setting does not enable (TypeError if it is a single string); RealtimeError if
+    any selected backend failed (Centrifugo: CENTRIFUGO_HTTP_API_URL unset or an API error;
+    Channels: a channel-layer error).
     """
     room = room_name_from_channel(channel)
     if room is None:
         raise ValueError(f"channel must look like rooms:<name>, got {channel!r}")
-    backend = settings.CHAT_REALTIME_BACKEND
     failed = []
-    if backend in ("centrifugo", "both") and not centrifugo.publish(channel, data):
-        failed.append("centrifugo")
-    if backend in ("channels", "both") and not _publish_channels(room, data):
-        failed.append("channels")
+    for backend in _selected(backends):
+        if backend == CENTRIFUGO:
+            ok = centrifugo.publish(channel, data)
+        else:
+            ok = _publish_channels(room, data)
+        if not ok:
+            failed.append(backend)
     if failed:
         raise RealtimeError(f"publish to {channel} failed on: {', '.join(failed)}")
+
+
+def relay(channel: str, data: dict[str, Any], *, source: str) -> None:
+    """Cross-delivery: publish ``data``, already delivered on the ``source`` path
+    (``"centrifugo"`` or ``"channels"``), on the other enabled backend(s).
+
+    Does nothing unless ``source`` and another backend are both enabled (i.e. unless
+    CHAT_REALTIME_BACKEND is ``both``). A failed publication is logged, not raised. Raises
+    ValueError for an unknown ``source`` or a malformed channel.
+    """
+    if source not in BACKENDS:
+        raise ValueError(f"source must be one of {', '.join(BACKENDS)}, got {source!r}")
+    enabled = enabled_backends()
+    others = tuple(name for name in enabled if name != source)
+    if source not in enabled or not others:
+        return
+    try:
+        publish(channel, data, backends=others)
+    except RealtimeError:
+        logger.warning(
+            "message %s from the %s path not relayed to %s",
+            data.get("id"), source, ", ".join(others),
+        )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import token_views, views
+from . import presence_views, token_views, views
 
 app_name = "chat"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("rooms/join/", views.join, name="join"),
     path("rooms/<slug:name>/", views.room, name="room"),
     path("rooms/<slug:name>/messages/", views.post_message, name="post_message"),
+    path("rooms/<slug:name>/presence/", presence_views.room_presence, name="presence"),
     path("chat/token/", token_views.connection_token, name="token"),
     path("chat/token/subscription/", token_views.subscription_token, name="subscription_token"),
 ]

@@ -224,5 +224,21 @@ else:
 # ?token= on the Channels WebSocket. Empty: token endpoints answer 503, token auth is refused.
 CHAT_JWT_SECRET = os.environ.get("CHAT_JWT_SECRET", "")
 CHAT_JWT_TTL = env_int("CHAT_JWT_TTL", 300)
+
+# How browsers authenticate to Centrifugo: "proxy" (the connect proxy reads the forwarded
+# session cookie; no token) or "jwt" (chat.js fetches a connection token from /chat/token/ and,
+# for staff-only rooms, a subscription token from /chat/token/subscription/). "jwt" needs
+# CHAT_JWT_SECRET (without it the token endpoints answer 503 and no browser could connect).
+CENTRIFUGO_CLIENT_AUTH_MODES = ("proxy", "jwt")
+CHAT_CENTRIFUGO_CLIENT_AUTH = (
+    os.environ.get("CHAT_CENTRIFUGO_CLIENT_AUTH", "proxy").strip().lower()
+)
+if CHAT_CENTRIFUGO_CLIENT_AUTH not in CENTRIFUGO_CLIENT_AUTH_MODES:
+    raise ImproperlyConfigured(
+        f"CHAT_CENTRIFUGO_CLIENT_AUTH must be one of {', '.join(CENTRIFUGO_CLIENT_AUTH_MODES)}, "
+        f"got {os.environ.get('CHAT_CENTRIFUGO_CLIENT_AUTH')!r}"
+    )
+if CHAT_CENTRIFUGO_CLIENT_AUTH == "jwt" and not CHAT_JWT_SECRET:
+    raise ImproperlyConfigured("CHAT_CENTRIFUGO_CLIENT_AUTH=jwt requires CHAT_JWT_SECRET")
 # Seconds a user stays listed in a room's presence after their last connect/message/heartbeat.
 CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", 60)

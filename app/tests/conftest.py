@@ -102,3 +102,45 @@ def realtime_settings(settings):
     presence._local.clear()
     yield settings
     presence._local.clear()
+
+
+class FakeCentClient:
+    """Stands in for cent.Client. A monkeypatched client is acceptable only because the real
+    Centrifugo HTTP API is exercised end to end in the molecule scenario; here we check that
+    the right requests reach the client. ``presence_users`` (client id -> user id) is what
+    ``presence()`` reports."""
+
+    instances: list["FakeCentClient"] = []
+    presence_users: dict[str, str] = {}
+
+    def __init__(self, api_url: str, api_key: str, **kwargs: Any) -> None:
+        self.api_url, self.api_key, self.kwargs = api_url, api_key, kwargs
+        self.requests: list[Any] = []
+        FakeCentClient.instances.append(self)
+
+    def publish(self, request: Any) -> None:
+        self.requests.append(request)
+
+    def presence(self, request: Any) -> Any:
+        from cent import ClientInfo, PresenceResult
+
+        self.requests.append(request)
+        return PresenceResult(presence={
+            client: ClientInfo(client=client, user=user)
+            for client, user in FakeCentClient.presence_users.items()
+        })
+
+
+@pytest.fixture
+def fake_cent(monkeypatch, settings) -> type[FakeCentClient]:
+    FakeCentClient.instances = []
+    FakeCentClient.presence_users = {}
+    monkeypatch.setattr("chat.centrifugo.Client", FakeCentClient)
+    settings.CENTRIFUGO_HTTP_API_URL = "http://centrifugo.test:9000/api"
+    settings.CENTRIFUGO_HTTP_API_KEY = "api-key"
+    return FakeCentClient
+
+
+def cent_requests(fake: type[FakeCentClient]) -> list[Any]:
+    """Every request any FakeCentClient instance received, in order per instance."""
+    return [request for client in fake.instances for request in client.requests]

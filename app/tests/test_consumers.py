@@ -3,6 +3,7 @@
 channels.testing.WebsocketCommunicator over the in-memory channel layer."""
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, cent_requests
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -245,3 +246,85 @@ async def test_presence_drops_expired_entries(realtime_settings):
     presence._local["lobby"]["dave"] = time.time() - 1
     assert await presence.members("lobby") == ["carol"]
     assert "dave" not in presence._local["lobby"]
+
+
+# --- cross-delivery with CHAT_REALTIME_BACKEND=both (chat.realtime.relay) --------------------
+
+async def test_both_message_also_published_to_centrifugo(settings, fake_cent, alice_cookie, lobby):
+    """A message sent on the Channels path reaches Centrifugo subscribers: the consumer
+    publishes the saved message dict into rooms:<name> through the cent client."""
+    from cent import PublishRequest
+
+    settings.CHAT_REALTIME_BACKEND = "both"
+    comm = communicator(cookie=alice_cookie)
+    await join(comm)
+    await comm.send_json_to({"text": "to both paths"})
+    frame = await comm.receive_json_from()
+    assert frame["type"] == "message"
+    # The consumer handles one event at a time, so its own echo (group event) is dispatched
+    # only after receive_json -- including the relay -- has returned.
+    assert cent_requests(fake_cent) == [PublishRequest(channel="rooms:lobby", data=frame["message"])]
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("backend", ["channels", "centrifugo"])
+async def test_no_centrifugo_publish_unless_both(settings, fake_cent, alice_cookie, lobby, backend):
+    settings.CHAT_REALTIME_BACKEND = backend
+    comm = communicator(cookie=alice_cookie)
+    await join(comm)
+    await comm.send_json_to({"text": "channels only"})
+    assert (await comm.receive_json_from())["message"]["text"] == "channels only"
+    assert cent_requests(fake_cent) == []
+    await comm.disconnect()
+
+
+async def test_both_centrifugo_failure_not_fatal(settings, alice_cookie, staff_user, lobby, caplog):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    settings.CENTRIFUGO_HTTP_API_URL = ""  # publish fails (logged)
+    alice, bob = await join_alice_and_bob(alice_cookie, staff_user)
+    await alice.send_json_to({"text": "first"})
+    await alice.send_json_to({"text": "second"})
+    for comm in (alice, bob):
+        texts = [(await comm.receive_json_from())["message"]["text"] for _ in range(2)]
+        assert texts == ["first", "second"]
+    assert "not relayed to centrifugo" in caplog.text
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+async def test_both_publish_proxy_message_reaches_channels_client(settings, user, staff_user, lobby):
+    """A message sent through Centrifugo (publish proxy) reaches a browser on the Channels
+    path: the proxy saves it and group_sends it to the room."""
+    from chat.models import Message
+
+    settings.CHAT_REALTIME_BACKEND = "both"
+    bob = communicator(cookie=await sync_to_async(session_cookie)(staff_user))
+    await join(bob)
+    body = {"client": "c-1", "transport": "websocket", "protocol": "json", "encoding": "json",
+            "user": str(user.pk), "channel": "rooms:lobby", "data": {"text": "via centrifugo"}}
+
+    def post() -> dict[str, Any]:
+        response = Client().post("/centrifugo/publish/", data=json.dumps(body),
+                                 content_type="application/json")
+        return response.json()
+
+    result = await sync_to_async(post)()
+    data = result["result"]["data"]
+    assert await bob.receive_json_from() == {"type": "message", "message": data}
+    saved = await sync_to_async(lambda: Message.objects.get().as_dict())()
+    assert data == saved and data["user"] == "alice" and data["text"] == "via centrifugo"
+    await bob.disconnect()
+
+
+@pytest.mark.parametrize("backend", ["centrifugo", "channels"])
+async def test_publish_proxy_no_group_send_unless_both(settings, user, staff_user, lobby, backend):
+    settings.CHAT_REALTIME_BACKEND = backend
+    bob = communicator(cookie=await sync_to_async(session_cookie)(staff_user))
+    await join(bob)
+    body = {"client": "c-1", "transport": "websocket", "protocol": "json", "encoding": "json",
+            "user": str(user.pk), "channel": "rooms:lobby", "data": {"text": "centrifugo only"}}
+    response = await sync_to_async(Client().post)(
+        "/centrifugo/publish/", data=json.dumps(body), content_type="application/json")
+    assert "result" in response.json()
+    assert await bob.receive_nothing(timeout=0.2)
+    await bob.disconnect()

@@ -169,3 +169,32 @@ def test_publish_unknown_room(user, proxy_post):
 def test_publish_anonymous_user_refused(lobby, proxy_post):
     response = proxy_post(PUBLISH, body(user="", channel="rooms:lobby", data={"text": "hi"}))
     assert response.json()["error"]["code"] == 103
+
+
+@pytest.mark.django_db
+def test_publish_both_channel_layer_failure_still_returns_result(
+    user, lobby, proxy_post, settings, realtime_settings, monkeypatch, caplog
+):
+    """Cross-delivery to the Channels group is best effort: the message is saved and returned
+    to Centrifugo even if the channel layer is down."""
+    from channels.layers import get_channel_layer
+
+    async def boom(*args, **kwargs):
+        raise ConnectionError("redis down")
+
+    settings.CHAT_REALTIME_BACKEND = "both"
+    monkeypatch.setattr(get_channel_layer(), "group_send", boom)
+    response = proxy_post(PUBLISH, body(user=str(user.pk), channel="rooms:lobby", data={"text": "hi"}))
+    assert response.json()["result"]["data"] == Message.objects.get().as_dict()
+    assert "not relayed to channels" in caplog.text
+
+
+@pytest.mark.django_db
+def test_publish_both_relays_saved_message_to_group(user, lobby, proxy_post, settings, monkeypatch):
+    relayed = []
+    monkeypatch.setattr(
+        "chat.realtime.publish", lambda channel, data, **kw: relayed.append((channel, data, kw))
+    )
+    settings.CHAT_REALTIME_BACKEND = "both"
+    response = proxy_post(PUBLISH, body(user=str(user.pk), channel="rooms:lobby", data={"text": "hi"}))
+    assert relayed == [("rooms:lobby", response.json()["result"]["data"], {"backends": ("channels",)})]

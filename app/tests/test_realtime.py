@@ -1,6 +1,8 @@
-"""chat.realtime.publish on each backend, and the ``publish`` management command."""
+"""chat.realtime.publish on each backend (also restricted with ``backends=``), relay, and the
+``publish`` management command."""
 from __future__ import annotations
 
+import asyncio
 from io import StringIO
 from typing import Any
 
@@ -10,37 +12,9 @@ from channels.layers import get_channel_layer
 from django.core.management import CommandError, call_command
 
 from chat import realtime
+from tests.conftest import cent_requests
 
 DATA = {"id": 1, "room": "lobby", "user": "alice", "text": "hi", "created_at": "2026-01-01T00:00:00+00:00"}
-
-
-class FakeCentClient:
-    """Stands in for cent.Client. A monkeypatched client is acceptable only because the real
-    Centrifugo HTTP API is exercised end to end in the molecule scenario; here we check that
-    the right PublishRequest reaches the client."""
-
-    instances: list["FakeCentClient"] = []
-
-    def __init__(self, api_url: str, api_key: str, **kwargs: Any) -> None:
-        self.api_url, self.api_key, self.kwargs = api_url, api_key, kwargs
-        self.requests: list[Any] = []
-        FakeCentClient.instances.append(self)
-
-    def publish(self, request: Any) -> None:
-        self.requests.append(request)
-
-
-@pytest.fixture
-def fake_cent(monkeypatch, settings):
-    FakeCentClient.instances = []
-    monkeypatch.setattr("chat.centrifugo.Client", FakeCentClient)
-    settings.CENTRIFUGO_HTTP_API_URL = "http://centrifugo.test:9000/api"
-    settings.CENTRIFUGO_HTTP_API_KEY = "api-key"
-    return FakeCentClient
-
-
-def _sent(fake: type[FakeCentClient]) -> list[Any]:
-    return [request for client in fake.instances for request in client.requests]
 
 
 @pytest.fixture
@@ -67,7 +41,7 @@ def test_centrifugo_backend_calls_cent(settings, fake_cent, realtime_settings):
     realtime.publish("rooms:lobby", DATA)
     (client,) = fake_cent.instances
     assert (client.api_url, client.api_key) == ("http://centrifugo.test:9000/api", "api-key")
-    assert _sent(fake_cent) == [PublishRequest(channel="rooms:lobby", data=DATA)]
+    assert cent_requests(fake_cent) == [PublishRequest(channel="rooms:lobby", data=DATA)]
 
 
 def test_centrifugo_backend_unconfigured_raises(settings, realtime_settings):
@@ -84,7 +58,7 @@ async def test_channels_backend_reaches_group(settings, listener, fake_cent):
     channel = await make()
     await sync_to_async(realtime.publish)("rooms:lobby", DATA)
     assert await layer.receive(channel) == {"type": "chat.message", "message": DATA}
-    assert _sent(fake_cent) == []
+    assert cent_requests(fake_cent) == []
 
 
 @pytest.mark.asyncio
@@ -94,7 +68,97 @@ async def test_both_backends(settings, listener, fake_cent):
     channel = await make()
     await sync_to_async(realtime.publish)("rooms:lobby", DATA)
     assert (await layer.receive(channel))["message"] == DATA
-    assert [r.channel for r in _sent(fake_cent)] == ["rooms:lobby"]
+    assert [r.channel for r in cent_requests(fake_cent)] == ["rooms:lobby"]
+
+
+@pytest.mark.parametrize("backend, expected", [
+    ("centrifugo", ("centrifugo",)), ("channels", ("channels",)), ("both", ("centrifugo", "channels")),
+])
+def test_enabled_backends(settings, backend, expected):
+    settings.CHAT_REALTIME_BACKEND = backend
+    assert realtime.enabled_backends() == expected
+
+
+@pytest.mark.asyncio
+async def test_backends_subset_centrifugo_only(settings, listener, fake_cent):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    layer, make = listener
+    channel = await make()
+    await sync_to_async(realtime.publish)("rooms:lobby", DATA, backends=["centrifugo"])
+    assert [r.channel for r in cent_requests(fake_cent)] == ["rooms:lobby"]
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.2)
+
+
+@pytest.mark.asyncio
+async def test_backends_subset_channels_only(settings, listener, fake_cent):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    layer, make = listener
+    channel = await make()
+    await sync_to_async(realtime.publish)("rooms:lobby", DATA, backends=("channels",))
+    assert (await layer.receive(channel))["message"] == DATA
+    assert cent_requests(fake_cent) == []
+
+
+@pytest.mark.parametrize("backend, backends, error", [
+    ("centrifugo", ("channels",), ValueError),      # not enabled
+    ("channels", ("centrifugo", "channels"), ValueError),
+    ("both", ("redis",), ValueError),              # unknown name
+    ("both", (), ValueError),                      # empty
+    ("both", "centrifugo", TypeError),             # a string, not a collection
+])
+def test_backends_invalid(settings, realtime_settings, fake_cent, backend, backends, error):
+    settings.CHAT_REALTIME_BACKEND = backend
+    with pytest.raises(error):
+        realtime.publish("rooms:lobby", DATA, backends=backends)
+    assert cent_requests(fake_cent) == []
+
+
+def test_backends_subset_failure_raises(settings, realtime_settings):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    settings.CENTRIFUGO_HTTP_API_URL = ""
+    with pytest.raises(realtime.RealtimeError, match="centrifugo"):
+        realtime.publish("rooms:lobby", DATA, backends=["centrifugo"])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("backend", ["centrifugo", "channels"])
+async def test_relay_noop_unless_both(settings, listener, fake_cent, backend):
+    settings.CHAT_REALTIME_BACKEND = backend
+    layer, make = listener
+    channel = await make()
+    for source in ("centrifugo", "channels"):
+        await sync_to_async(realtime.relay)("rooms:lobby", DATA, source=source)
+    assert cent_requests(fake_cent) == []
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.2)
+
+
+@pytest.mark.asyncio
+async def test_relay_publishes_on_the_other_backend_only(settings, listener, fake_cent):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    layer, make = listener
+    channel = await make()
+    await sync_to_async(realtime.relay)("rooms:lobby", DATA, source="channels")
+    assert [(r.channel, r.data) for r in cent_requests(fake_cent)] == [("rooms:lobby", DATA)]
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.2)
+    await sync_to_async(realtime.relay)("rooms:lobby", DATA, source="centrifugo")
+    assert await layer.receive(channel) == {"type": "chat.message", "message": DATA}
+    assert len(cent_requests(fake_cent)) == 1
+
+
+def test_relay_failure_logged_not_raised(settings, realtime_settings, caplog):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    settings.CENTRIFUGO_HTTP_API_URL = ""
+    realtime.relay("rooms:lobby", DATA, source="channels")
+    assert "not relayed to centrifugo" in caplog.text
+
+
+def test_relay_unknown_source(settings, realtime_settings):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    with pytest.raises(ValueError, match="source"):
+        realtime.relay("rooms:lobby", DATA, source="redis")
 
 
 def test_malformed_channel_rejected(realtime_settings):
@@ -118,7 +182,8 @@ def test_publish_command(settings, fake_cent, realtime_settings):
     out = StringIO()
     call_command("publish", "rooms:lobby", '{"text": "maintenance"}', stdout=out)
     assert out.getvalue().strip() == "published"
-    assert [(r.channel, r.data) for r in _sent(fake_cent)] == [("rooms:lobby", {"text": "maintenance"})]
+    sent = [(r.channel, r.data) for r in cent_requests(fake_cent)]
+    assert sent == [("rooms:lobby", {"text": "maintenance"})]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ ENV_VARS = [
     "CHAT_MESSAGE_MAX_LENGTH", "CHAT_HISTORY_SIZE", "DJANGO_BEHIND_PROXY",
     "DJANGO_USE_X_FORWARDED_HOST", "DJANGO_SECURE_PROXY_SSL_HEADER", "DJANGO_SECURE_COOKIES",
     "CHAT_REALTIME_BACKEND", "CHANNELS_REDIS_URL", "CHANNELS_REDIS_MAX_CONNECTIONS",
-    "CHAT_JWT_SECRET", "CHAT_JWT_TTL", "CHAT_PRESENCE_TTL",
+    "CHAT_JWT_SECRET", "CHAT_JWT_TTL", "CHAT_PRESENCE_TTL", "CHAT_CENTRIFUGO_CLIENT_AUTH",
 ]
 
 
@@ -144,3 +144,24 @@ def test_channels_redis_pool_honoured():
 def test_jwt_ttl_must_be_positive(load):
     with pytest.raises(ImproperlyConfigured, match="CHAT_JWT_TTL"):
         load(DJANGO_DEBUG="1", CHAT_JWT_TTL="0")
+
+
+def test_centrifugo_client_auth_default_proxy(load):
+    assert load(DJANGO_DEBUG="1")["CHAT_CENTRIFUGO_CLIENT_AUTH"] == "proxy"
+
+
+@pytest.mark.parametrize("value, expected", [("proxy", "proxy"), ("jwt", "jwt"), (" JWT ", "jwt")])
+def test_centrifugo_client_auth_values(load, value, expected):
+    s = load(DJANGO_DEBUG="1", CHAT_CENTRIFUGO_CLIENT_AUTH=value, CHAT_JWT_SECRET="s")
+    assert s["CHAT_CENTRIFUGO_CLIENT_AUTH"] == expected
+
+
+@pytest.mark.parametrize("value", ["token", "", "proxy,jwt", "cookie"])
+def test_unknown_centrifugo_client_auth_refused(load, value):
+    with pytest.raises(ImproperlyConfigured, match="CHAT_CENTRIFUGO_CLIENT_AUTH must be one of proxy, jwt"):
+        load(DJANGO_DEBUG="1", CHAT_CENTRIFUGO_CLIENT_AUTH=value)
+
+
+def test_jwt_client_auth_requires_secret(load):
+    with pytest.raises(ImproperlyConfigured, match="CHAT_JWT_SECRET"):
+        load(DJANGO_DEBUG="1", CHAT_CENTRIFUGO_CLIENT_AUTH="jwt")

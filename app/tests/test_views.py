@@ -1,3 +1,5 @@
+import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -90,8 +92,87 @@ def test_room_page(user_client, lobby):
     assert content.index("chat/vendor/centrifuge.js") < content.index("chat/chat.js")
     assert response.context["chat_config"] == {
         "channel": "rooms:lobby", "websocketPath": "/connection/websocket",
+        "channelsPath": "/ws/chat/lobby/", "backend": "centrifugo", "transport": "centrifugo",
+        "clientAuth": "proxy", "staffOnly": False, "tokenUrl": "/chat/token/",
+        "subscriptionTokenUrl": "/chat/token/subscription/",
+        "presenceUrl": "/rooms/lobby/presence/", "presenceTtl": 60,
         "username": "alice", "maxLength": 1000,
     }
+    assert '<ul id="presence" class="presence-list" aria-live="polite"></ul>' in content
+    assert 'data-transport="centrifugo"' in content
+
+
+def _page_config(response) -> dict:
+    """The JSON chat.js reads: the json_script element in the rendered page."""
+    match = re.search(r'<script id="chat-config" type="application/json">(.*?)</script>',
+                      response.content.decode(), re.S)
+    assert match, "chat-config json_script missing"
+    return json.loads(match.group(1))
+
+
+def _status_transport(response) -> str:
+    match = re.search(r'<p id="chat-status"[^>]*\bdata-transport="([a-z]+)"', response.content.decode())
+    assert match, "#chat-status has no data-transport"
+    return match.group(1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("backend, query, transport", [
+    ("centrifugo", "", "centrifugo"),
+    ("centrifugo", "?transport=channels", "centrifugo"),  # only honoured with "both"
+    ("channels", "", "channels"),
+    ("channels", "?transport=centrifugo", "channels"),
+    ("both", "", "centrifugo"),
+    ("both", "?transport=channels", "channels"),
+    ("both", "?transport=centrifugo", "centrifugo"),
+    ("both", "?transport=bogus", "centrifugo"),
+])
+def test_room_page_transport_per_backend(user_client, lobby, settings, backend, query, transport):
+    settings.CHAT_REALTIME_BACKEND = backend
+    response = user_client.get("/rooms/lobby/" + query)
+    config = _page_config(response)
+    assert (config["backend"], config["transport"]) == (backend, transport)
+    assert config["channelsPath"] == "/ws/chat/lobby/"
+    assert _status_transport(response) == transport
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("auth", ["proxy", "jwt"])
+def test_room_page_client_auth(user_client, lobby, settings, auth):
+    settings.CHAT_CENTRIFUGO_CLIENT_AUTH = auth
+    config = _page_config(user_client.get("/rooms/lobby/"))
+    assert config["clientAuth"] == auth
+    assert (config["tokenUrl"], config["subscriptionTokenUrl"]) == (
+        "/chat/token/", "/chat/token/subscription/")
+
+
+@pytest.mark.django_db
+def test_room_page_staff_room_config(staff_client, staff_room, settings):
+    settings.CHAT_CENTRIFUGO_CLIENT_AUTH = "jwt"
+    settings.CHAT_PRESENCE_TTL = 30
+    config = _page_config(staff_client.get("/rooms/staff/"))
+    assert config["staffOnly"] is True and config["channel"] == "rooms:staff"
+    assert config["presenceUrl"] == "/rooms/staff/presence/" and config["presenceTtl"] == 30
+    assert config["channelsPath"] == "/ws/chat/staff/"
+
+
+@pytest.mark.django_db
+def test_room_page_form_keeps_channels_transport(user_client, lobby, settings, monkeypatch):
+    """With "both" and ?transport=channels the no-JS form posts and redirects back to the
+    Channels page; otherwise the plain URLs are used."""
+    monkeypatch.setattr("chat.realtime.publish", lambda *args, **kwargs: None)
+    settings.CHAT_REALTIME_BACKEND = "both"
+    content = user_client.get("/rooms/lobby/?transport=channels").content.decode()
+    assert 'action="/rooms/lobby/messages/?transport=channels"' in content
+    response = user_client.post("/rooms/lobby/messages/?transport=channels", {"text": "hi"})
+    assert response["Location"] == "/rooms/lobby/?transport=channels"
+    invalid = user_client.post("/rooms/lobby/messages/?transport=channels", {"text": " "})
+    assert invalid.status_code == 400 and _page_config(invalid)["transport"] == "channels"
+    settings.CHAT_REALTIME_BACKEND = "channels"
+    page = user_client.get("/rooms/lobby/?transport=channels").content.decode()
+    assert 'action="/rooms/lobby/messages/"' in page
+    response = user_client.post("/rooms/lobby/messages/?transport=channels", {"text": "hi"})
+    assert response["Location"] == "/rooms/lobby/"
 
 
 @pytest.mark.django_db

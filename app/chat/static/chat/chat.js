@@ -1,10 +1,38 @@
 /*
- * Room page live chat. Requires centrifuge-js (global `Centrifuge`, vendor/centrifuge.js).
+ * Room page live chat: messages and the "Online" list over Centrifugo or Django Channels.
  *
- * Connects to the same-origin Centrifugo WebSocket endpoint without a token: Centrifugo's
- * connect proxy authenticates the connection with the forwarded Django session cookie.
- * Subscribes to the room channel; each publication's data is the message dict produced by
- * the publish proxy: {id, room, user, text, created_at}. Sends with sub.publish({text}).
+ * Configuration: the JSON in #chat-config (chat.views._room_context): channel, websocketPath,
+ * channelsPath, backend, transport ("centrifugo" | "channels", chosen by the server from
+ * CHAT_REALTIME_BACKEND and ?transport=), clientAuth ("proxy" | "jwt"), staffOnly, tokenUrl,
+ * subscriptionTokenUrl, presenceUrl, presenceTtl (seconds), username, maxLength.
+ *
+ * Centrifugo transport (requires centrifuge-js, global `Centrifuge`, vendor/centrifuge.js):
+ * same-origin WebSocket at websocketPath. clientAuth "proxy": no token, Centrifugo's connect
+ * proxy authenticates with the forwarded Django session cookie. clientAuth "jwt": the
+ * `getToken` option fetches {"token"} from tokenUrl (connection token); staff-only rooms also
+ * get a Subscription `getToken` (subscriptionTokenUrl?channel=...), public rooms subscribe
+ * without a token (the subscribe proxy authorizes them). 401/403 (or a redirect to the login
+ * page) throw Centrifuge.UnauthorizedError, which stops the client/subscription instead of
+ * retrying (centrifuge-js README, "Connection token" / "Subscription token"). Publication data
+ * is the message dict from the publish proxy {id, room, user, text, created_at}; sending is
+ * sub.publish({text}).
+ *
+ * Channels transport (native WebSocket, no library): same-origin ws(s)://host/ws/chat/<room>/,
+ * authenticated by the session cookie. Frames (chat.consumers): server -> client
+ * {"type": "history", messages}, {"type": "message", message}, {"type": "presence", users},
+ * {"type": "error", code, message}; client -> server {"text"} and {"type": "heartbeat"} every
+ * presenceTtl / 2 seconds. Reconnects with exponential backoff 1 s -> 30 s, except after close
+ * codes 4001 (unauthenticated) / 4003 (forbidden), which leave an error status.
+ *
+ * Presence (#presence, one <li> per username): GET presenceUrl ->
+ * {"users": [...], "backends": {"centrifugo": [...], "channels": [...]}, "errors"?: [...]},
+ * fetched on (re)subscribe, on Centrifugo join/leave events, and every 10 s; Channels presence
+ * frames replace the "channels" part directly.
+ *
+ * Messages are de-duplicated by id (server-rendered history, Centrifugo recovery, Channels
+ * history frames re-sent on reconnect). Status (#chat-status data-state): connecting,
+ * connected, disconnected, error. Without a live connection the form posts normally (no-JS
+ * fallback).
  */
 (function () {
   "use strict";
@@ -18,8 +46,19 @@
   var input = document.getElementById("chat-input");
   var sendButton = document.getElementById("chat-send");
   var statusEl = document.getElementById("chat-status");
+  var presenceEl = document.getElementById("presence");
 
-  // Ids already shown (server-rendered history), so live/recovered publications don't duplicate.
+  var PRESENCE_POLL_MS = 10000;
+  var RECONNECT_MIN_MS = 1000;
+  var RECONNECT_MAX_MS = 30000;
+  var SEND_TIMEOUT_MS = 10000;
+  var CLOSE_UNAUTHORIZED = 4001;
+  var CLOSE_FORBIDDEN = 4003;
+
+  var transport = config.transport === "channels" ? "channels" : "centrifugo";
+  statusEl.dataset.transport = transport;
+
+  // Ids already shown (server-rendered history), so live/recovered messages don't duplicate.
   var seen = new Set();
   list.querySelectorAll("li.message[data-id]").forEach(function (li) {
     seen.add(String(li.dataset.id));
@@ -64,53 +103,330 @@
     scrollToBottom();
   }
 
-  scrollToBottom();
-
-  if (typeof Centrifuge === "undefined") {
-    setStatus("error", "error: realtime client not loaded (form posts still work)");
-    return;
+  function errorReason(err, fallback) {
+    return (err && (err.message || err.code)) || fallback;
   }
 
-  var scheme = location.protocol === "https:" ? "wss" : "ws";
-  var url = scheme + "://" + location.host + config.websocketPath;
-  var centrifuge = new Centrifuge(url);
-  var sub = centrifuge.newSubscription(config.channel);
-  var subscribed = false;
+  // --- presence ------------------------------------------------------------
 
-  centrifuge.on("connecting", function (ctx) {
-    subscribed = false;
-    setStatus("connecting", "connecting…");
-  });
-  centrifuge.on("disconnected", function (ctx) {
-    subscribed = false;
-    setStatus("disconnected", "disconnected: " + (ctx.reason || ctx.code));
-  });
-  centrifuge.on("error", function (ctx) {
-    console.warn("centrifuge error", ctx);
+  // Last known usernames per backend; the list shows their union.
+  var presenceByBackend = {};
+  var presenceInFlight = false;
+  var presenceAgain = false;
+  var presenceTimer = null;
+
+  function renderPresence() {
+    var names = new Set();
+    Object.keys(presenceByBackend).forEach(function (backend) {
+      presenceByBackend[backend].forEach(function (name) {
+        if (typeof name === "string" && name) names.add(name);
+      });
+    });
+    var sorted = Array.from(names).sort();
+    var current = Array.from(presenceEl.children).map(function (li) { return li.textContent; });
+    if (current.join("\n") === sorted.join("\n")) return;
+    presenceEl.replaceChildren.apply(presenceEl, sorted.map(function (name) {
+      var li = document.createElement("li");
+      li.textContent = name;
+      return li;
+    }));
+  }
+
+  function setPresence(backend, users) {
+    if (!Array.isArray(users)) return;
+    presenceByBackend[backend] = users;
+    renderPresence();
+  }
+
+  function refreshPresence() {
+    if (!config.presenceUrl) return;
+    if (presenceInFlight) {
+      presenceAgain = true;
+      return;
+    }
+    presenceInFlight = true;
+    fetch(config.presenceUrl, {
+      credentials: "same-origin",
+      redirect: "manual", // an expired session redirects to the login page: not JSON
+      cache: "no-store",
+      headers: { Accept: "application/json" }
+    }).then(function (res) {
+      // 503 (every backend failed) still carries the JSON shape; keep the last lists then.
+      if (!res.ok) return null;
+      return res.json();
+    }).then(function (data) {
+      if (!data || !data.backends) return;
+      // A failed backend ("errors") is missing from "backends": keep its last known list.
+      Object.keys(data.backends).forEach(function (backend) {
+        presenceByBackend[backend] = data.backends[backend];
+      });
+      renderPresence();
+    }).catch(function (err) {
+      console.warn("presence refresh failed", err);
+    }).finally(function () {
+      presenceInFlight = false;
+      if (presenceAgain) {
+        presenceAgain = false;
+        refreshPresence();
+      }
+    });
+  }
+
+  // Coalesce bursts (e.g. several join/leave pushes) into one request.
+  function refreshPresenceSoon() {
+    if (presenceTimer !== null) return;
+    presenceTimer = setTimeout(function () {
+      presenceTimer = null;
+      refreshPresence();
+    }, 200);
+  }
+
+  setInterval(function () {
+    if (!document.hidden) refreshPresence();
+  }, PRESENCE_POLL_MS);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) refreshPresenceSoon();
   });
 
-  sub.on("subscribing", function () {
-    subscribed = false;
-    setStatus("connecting", "subscribing…");
-  });
-  sub.on("subscribed", function () {
-    subscribed = true;
-    setStatus("connected");
-  });
-  sub.on("unsubscribed", function (ctx) {
-    subscribed = false;
-    setStatus("error", "error: unsubscribed (" + (ctx.reason || ctx.code) + ")");
-  });
-  sub.on("error", function (ctx) {
-    console.warn("subscription error", ctx);
-  });
-  sub.on("publication", function (ctx) {
-    appendMessage(ctx.data);
-  });
+  scrollToBottom();
+
+  // --- transports ------------------------------------------------------------
+  // Each returns {isLive(): bool, send(text, done(errorText|null))}.
+
+  function fetchToken(url) {
+    return fetch(url, {
+      credentials: "same-origin",
+      redirect: "manual",
+      cache: "no-store",
+      headers: { Accept: "application/json" }
+    }).then(function (res) {
+      if (res.type === "opaqueredirect" || res.status === 401 || res.status === 403) {
+        // Not signed in (login redirect) or not allowed: stop instead of retrying.
+        throw new Centrifuge.UnauthorizedError("token refused (" + (res.status || "redirect") + ")");
+      }
+      if (!res.ok) throw new Error("token endpoint answered " + res.status);
+      return res.json();
+    }).then(function (data) {
+      if (!data || typeof data.token !== "string" || !data.token) {
+        throw new Error("token endpoint answered without a token");
+      }
+      return data.token;
+    });
+  }
+
+  function startCentrifugo() {
+    if (typeof Centrifuge === "undefined") {
+      setStatus("error", "error: realtime client not loaded (form posts still work)");
+      return null;
+    }
+    var scheme = location.protocol === "https:" ? "wss" : "ws";
+    var options = {};
+    if (config.clientAuth === "jwt") {
+      options.getToken = function () { return fetchToken(config.tokenUrl); };
+    }
+    var centrifuge = new Centrifuge(scheme + "://" + location.host + config.websocketPath, options);
+    var subOptions = {};
+    if (config.clientAuth === "jwt" && config.staffOnly) {
+      subOptions.getToken = function (ctx) {
+        return fetchToken(config.subscriptionTokenUrl + "?channel=" + encodeURIComponent(ctx.channel));
+      };
+    }
+    var sub = centrifuge.newSubscription(config.channel, subOptions);
+    var subscribed = false;
+
+    centrifuge.on("connecting", function () {
+      subscribed = false;
+      setStatus("connecting", "connecting…");
+    });
+    centrifuge.on("disconnected", function (ctx) {
+      subscribed = false;
+      setStatus("disconnected", "disconnected: " + (ctx.reason || ctx.code));
+    });
+    centrifuge.on("error", function (ctx) {
+      console.warn("centrifuge error", ctx);
+    });
+
+    sub.on("subscribing", function () {
+      subscribed = false;
+      setStatus("connecting", "subscribing…");
+    });
+    sub.on("subscribed", function () {
+      subscribed = true;
+      setStatus("connected");
+      refreshPresence();
+    });
+    sub.on("unsubscribed", function (ctx) {
+      subscribed = false;
+      setStatus("error", "error: unsubscribed (" + (ctx.reason || ctx.code) + ")");
+    });
+    sub.on("error", function (ctx) {
+      console.warn("subscription error", ctx);
+    });
+    sub.on("publication", function (ctx) {
+      appendMessage(ctx.data);
+    });
+    // Namespace "rooms" has join_leave + force_push_join_leave: refresh the list on changes.
+    sub.on("join", refreshPresenceSoon);
+    sub.on("leave", refreshPresenceSoon);
+
+    sub.subscribe();
+    centrifuge.connect();
+
+    return {
+      isLive: function () { return subscribed; },
+      send: function (text, done) {
+        sub.publish({ text: text }).then(
+          function () { done(null); },
+          function (err) { done(errorReason(err, "publish failed")); }
+        );
+      }
+    };
+  }
+
+  function startChannels() {
+    var scheme = location.protocol === "https:" ? "wss" : "ws";
+    var url = scheme + "://" + location.host + config.channelsPath;
+    var heartbeatMs = Math.max(1000, (Number(config.presenceTtl) || 60) * 500);
+    var ws = null;
+    var live = false; // joined: history frame received
+    var stopped = false; // no reconnect (refused, or page hidden in the back/forward cache)
+    var attempts = 0;
+    var reconnectTimer = null;
+    var heartbeatTimer = null;
+    var pending = null; // {done, timer} while our sent message awaits its echo or an error
+
+    function sendFrame(frame) {
+      if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+    }
+
+    function finishPending(errorText) {
+      if (!pending) return;
+      var p = pending;
+      pending = null;
+      clearTimeout(p.timer);
+      p.done(errorText);
+    }
+
+    function stopHeartbeat() {
+      if (heartbeatTimer !== null) {
+        clearInterval(heartbeatTimer);
+        heartbeatTimer = null;
+      }
+    }
+
+    function scheduleReconnect(code) {
+      var delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * Math.pow(2, attempts));
+      delay = Math.min(RECONNECT_MAX_MS, delay * (1 + Math.random() * 0.1)); // spread herds
+      attempts += 1;
+      setStatus("disconnected", "disconnected: " + code + ", reconnecting in " + Math.round(delay / 1000) + " s");
+      reconnectTimer = setTimeout(function () {
+        reconnectTimer = null;
+        connect();
+      }, delay);
+    }
+
+    function onFrame(frame) {
+      if (!frame || typeof frame !== "object") return;
+      switch (frame.type) {
+        case "history":
+          live = true;
+          attempts = 0;
+          setStatus("connected");
+          (frame.messages || []).forEach(appendMessage);
+          stopHeartbeat();
+          heartbeatTimer = setInterval(function () { sendFrame({ type: "heartbeat" }); }, heartbeatMs);
+          sendFrame({ type: "heartbeat" }); // answered by a presence frame
+          refreshPresence(); // the other backend's users too (backend "both")
+          break;
+        case "message":
+          appendMessage(frame.message);
+          if (pending && frame.message && frame.message.user === config.username) finishPending(null);
+          break;
+        case "presence":
+          setPresence("channels", frame.users);
+          break;
+        case "error":
+          if (pending) {
+            finishPending(frame.message || "error " + frame.code);
+          } else {
+            setStatus("error", "error: " + (frame.message || frame.code));
+          }
+          break;
+      }
+    }
+
+    function connect() {
+      if (stopped) return;
+      setStatus("connecting", "connecting…");
+      var socket = new WebSocket(url);
+      ws = socket;
+      socket.onmessage = function (event) {
+        var frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch (e) {
+          console.warn("channels: non-JSON frame", event.data);
+          return;
+        }
+        onFrame(frame);
+      };
+      socket.onerror = function (event) {
+        console.warn("channels websocket error", event);
+      };
+      socket.onclose = function (event) {
+        if (ws !== socket) return;
+        ws = null;
+        live = false;
+        stopHeartbeat();
+        finishPending("connection closed");
+        if (event.code === CLOSE_UNAUTHORIZED) {
+          stopped = true;
+          setStatus("error", "error: not signed in (" + event.code + ")");
+        } else if (event.code === CLOSE_FORBIDDEN) {
+          stopped = true;
+          setStatus("error", "error: no access to this room (" + event.code + ")");
+        } else if (!stopped) {
+          scheduleReconnect(event.code);
+        }
+      };
+    }
+
+    // Leave cleanly when the page goes into the back/forward cache; reconnect when it returns.
+    window.addEventListener("pagehide", function (event) {
+      if (!event.persisted) return;
+      stopped = true;
+      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+      reconnectTimer = null;
+      if (ws) ws.close(1000, "page hidden");
+    });
+    window.addEventListener("pageshow", function (event) {
+      if (!event.persisted || !stopped || ws) return;
+      stopped = false;
+      attempts = 0;
+      connect();
+    });
+
+    connect();
+
+    return {
+      isLive: function () { return live; },
+      send: function (text, done) {
+        finishPending("superseded");
+        pending = {
+          done: done,
+          timer: setTimeout(function () { finishPending("no answer from server"); }, SEND_TIMEOUT_MS)
+        };
+        sendFrame({ text: text });
+      }
+    };
+  }
+
+  var client = transport === "channels" ? startChannels() : startCentrifugo();
+  if (!client) return;
 
   form.addEventListener("submit", function (event) {
-    // Without a live subscription, fall back to the normal form POST.
-    if (!subscribed) return;
+    // Without a live connection, fall back to the normal form POST.
+    if (!client.isLive()) return;
     event.preventDefault();
     var text = input.value;
     if (!text.trim()) {
@@ -118,21 +434,15 @@
       return;
     }
     sendButton.disabled = true;
-    sub.publish({ text: text }).then(
-      function () {
+    client.send(text, function (errorText) {
+      if (errorText) {
+        setStatus("error", "error: " + errorText);
+      } else {
         input.value = "";
         setStatus("connected");
-      },
-      function (err) {
-        var reason = (err && (err.message || err.code)) || "publish failed";
-        setStatus("error", "error: " + reason);
       }
-    ).finally(function () {
       sendButton.disabled = false;
       input.focus();
     });
   });
-
-  sub.subscribe();
-  centrifuge.connect();
 })();
