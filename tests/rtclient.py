@@ -1,9 +1,10 @@
 """Real clients of the deployed stack, shared by the molecule verify tests, the browser test and
-the load tools: a Django login over HTTP and Centrifugo clients over WebSocket (centrifuge-python).
+the load tools: a Django login over HTTP, Centrifugo clients over WebSocket (centrifuge-python)
+and Django Channels clients over WebSocket (websockets).
 
 Nothing here is a stand-in: the session cookie comes from Django's real login form, and the
 WebSocket goes to a real Centrifugo node (straight to its client port, or through nginx), whose
-connect proxy asks Django who the cookie belongs to.
+connect proxy asks Django who the cookie belongs to, or to a real daphne process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import websockets
 from centrifuge import (
     Client,
     ClientEventHandler,
@@ -29,6 +31,8 @@ from centrifuge import (
 
 #: Path of Centrifugo's bidirectional WebSocket endpoint (websocket.handler_prefix).
 WEBSOCKET_PATH = "/connection/websocket"
+#: Path of the app's Channels consumer for a room (chat.routing), format with ``room=``.
+CHANNELS_PATH = "/ws/chat/{room}/"
 
 
 class LoginError(RuntimeError):
@@ -117,7 +121,8 @@ class Events(ClientEventHandler):
 
 
 def make_client(ws_url: str, cookie: str | None = None, origin: str | None = None,
-                timeout: float = 5.0, ca_file: str | None = None) -> tuple[Client, Events]:
+                timeout: float = 5.0, ca_file: str | None = None,
+                token: str | None = None) -> tuple[Client, Events]:
     """A centrifuge-python client for ``ws_url`` that sends the given ``Cookie`` and ``Origin``.
 
     Args:
@@ -127,6 +132,8 @@ def make_client(ws_url: str, cookie: str | None = None, origin: str | None = Non
         origin: ``Origin`` header, checked against Centrifugo's ``client.allowed_origins``.
         timeout: operation timeout in seconds.
         ca_file: CA bundle for a ``wss://`` URL whose certificate is self-signed.
+        token: a connection JWT (Django's ``/chat/token/``); Centrifugo verifies it before, and
+            instead of, the connect proxy (https://centrifugal.dev/docs/server/authentication).
     """
     headers = {}
     if cookie:
@@ -136,7 +143,7 @@ def make_client(ws_url: str, cookie: str | None = None, origin: str | None = Non
     events = Events()
     ssl_context = ssl.create_default_context(cafile=ca_file) if ws_url.startswith("wss://") else None
     client = Client(ws_url, events=events, headers=headers, timeout=timeout,
-                    max_reconnect_delay=2.0, ssl_context=ssl_context)
+                    max_reconnect_delay=2.0, ssl_context=ssl_context, token=token or "")
     return client, events
 
 
@@ -154,6 +161,94 @@ async def subscribe(client: Client, channel: str, timeout: float = 5.0) -> tuple
     await sub.subscribe()
     await sub.ready(timeout)
     return sub, inbox
+
+
+class ChannelsClient:
+    """A client of the app's Channels consumer (``/ws/chat/<room>/``, frames documented in
+    chat.consumers): one WebSocket, its frames read in the background into a queue.
+
+    Use as ``async with ChannelsClient(url, cookie=..., origin=...) as client:``. Entering waits
+    for the handshake and the consumer's first frame (``history``), kept as ``client.history``.
+
+    Raises (on enter):
+        ChannelsClosed: the consumer closed the socket (``code``: 4001 unauthenticated,
+            4003 forbidden room).
+        websockets.InvalidStatus: the handshake was refused (e.g. 403 for a foreign Origin).
+        asyncio.TimeoutError: no first frame within ``timeout`` seconds.
+    """
+
+    def __init__(self, url: str, cookie: str | None = None, origin: str | None = None,
+                 ca_file: str | None = None, timeout: float = 5.0) -> None:
+        headers = {}
+        if cookie:
+            headers["Cookie"] = cookie
+        if origin:
+            headers["Origin"] = origin
+        self.url, self.headers, self.timeout = url, headers, timeout
+        self.ssl = ssl.create_default_context(cafile=ca_file) if url.startswith("wss://") else None
+        self.frames: asyncio.Queue = asyncio.Queue()
+        self.history: list[dict] = []
+        self.ws = None
+        self._reader: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "ChannelsClient":
+        self.ws = await websockets.connect(self.url, additional_headers=self.headers, ssl=self.ssl,
+                                           open_timeout=self.timeout)
+        self._reader = asyncio.create_task(self._read())
+        first = await self.next(self.timeout)
+        if first.get("type") != "history":
+            raise ChannelsClosed(0, f"expected a history frame, got {first!r}")
+        self.history = first["messages"]
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                await self.frames.put(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+        await self.frames.put({"type": "closed", "code": self.ws.close_code})
+
+    async def next(self, timeout: float = 5.0) -> dict:
+        """The next frame; ``ChannelsClosed`` once the socket is closed."""
+        frame = await asyncio.wait_for(self.frames.get(), timeout)
+        if frame.get("type") == "closed":
+            await self.frames.put(frame)  # stays closed for later readers
+            raise ChannelsClosed(frame["code"], "socket closed")
+        return frame
+
+    async def wait_for(self, predicate, timeout: float = 5.0) -> dict:
+        """The first frame satisfying ``predicate``, within ``timeout`` seconds."""
+        async def _scan() -> dict:
+            while True:
+                frame = await self.next(timeout)
+                if predicate(frame):
+                    return frame
+
+        return await asyncio.wait_for(_scan(), timeout)
+
+    async def wait_message(self, text: str, timeout: float = 5.0) -> dict:
+        """The message dict (``Message.as_dict()``) of the first ``message`` frame with ``text``."""
+        frame = await self.wait_for(
+            lambda f: f.get("type") == "message" and f["message"].get("text") == text, timeout)
+        return frame["message"]
+
+    async def send(self, frame: dict) -> None:
+        """Send one JSON frame: ``{"text": ...}`` or ``{"type": "heartbeat"}``."""
+        await self.ws.send(json.dumps(frame))
+
+
+class ChannelsClosed(RuntimeError):
+    """The consumer closed the socket; ``code`` is the WebSocket close code."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(f"{message} (close code {code})")
+        self.code = code
 
 
 def ansible_groups(inventory: str) -> dict[str, list[str]]:

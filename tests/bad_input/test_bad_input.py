@@ -120,6 +120,17 @@ CASES = [
     ("sqlite-with-two-django-hosts",
      {**good_groups(), "django": {"bad-django-1": {}, "bad-django-2": {}}}, None,
      'django_database_url is SQLite but the group "django" (django_hosts_group) has'),
+    ("unknown-realtime-backend", good_groups(), {"realtime_backend": "websockets"},
+     'realtime_backend must be centrifugo, channels or both (got "websockets")'),
+    ("unknown-client-auth", good_groups(), {"centrifugo_client_auth": "cookie"},
+     'centrifugo_client_auth proxy or jwt (got "cookie")'),
+    ("jwt-without-token-key", good_groups(),
+     {"centrifugo_client_auth": "jwt", "centrifugo_client_token_hmac_secret_key": ""},
+     "jwt needs centrifugo_client_token_hmac_secret_key"),
+    ("channels-without-redis-url", good_groups(), {"realtime_backend": "channels", "django_redis_url": ""},
+     'realtime_backend "channels" runs Django Channels on daphne, which needs the Redis channel layer'),
+    ("daphne-port-collides-with-gunicorn", good_groups(), {"django_daphne_ports": [8001, 8102]},
+     "Two services on bad-django-1 would listen on the same port"),
 ]
 
 

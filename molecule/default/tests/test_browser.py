@@ -1,8 +1,11 @@
 """A real browser logs in and chats: headless Chromium (Debian's) driven by Playwright.
 
 Alice and Bob each log in through the login page in their own browser context, open the lobby,
-wait until centrifuge-js reports the subscription, and a message Alice sends appears on Bob's
-page. A screenshot of Bob's page is saved as evidence (RTSTACK_SCREENSHOT_DIR, default build/).
+wait until the page's realtime client reports it is live, and a message Alice sends appears on
+Bob's page; each page's "Online" list shows both. Once with both on Centrifugo (centrifuge-js),
+once with Bob on Django Channels (`?transport=channels`, the page's native WebSocket client),
+which his message must cross to Alice's Centrifugo page and back. A screenshot of Bob's page
+is saved as evidence (RTSTACK_SCREENSHOT_DIR, default build/).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def browser():
         browser.close()
 
 
-def open_lobby(browser, site_url: str, username: str, password: str):
+def open_lobby(browser, site_url: str, username: str, password: str, transport: str = "centrifugo"):
     # The test hosts' certificate is self-signed.
     page = browser.new_context(ignore_https_errors=True).new_page()
     page.goto(f"{site_url}/accounts/login/")
@@ -38,25 +41,43 @@ def open_lobby(browser, site_url: str, username: str, password: str):
     page.fill("input[name=password]", password)
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_url(f"{site_url}/")
-    page.goto(f"{site_url}/rooms/lobby/")
-    playwright_sync.expect(page.locator("#chat-status")).to_have_text("connected", timeout=10_000)
+    page.goto(f"{site_url}/rooms/lobby/" + ("?transport=channels" if transport == "channels" else ""))
+    status = page.locator("#chat-status")
+    playwright_sync.expect(status).to_have_text("connected", timeout=10_000)
+    playwright_sync.expect(status).to_have_attribute("data-transport", transport)
     return page
 
 
-def test_two_browsers_chat_through_the_stack(browser, site_url, credentials):
+def expect_message(page, text: str, user: str) -> None:
+    message = page.locator("#messages li.message", has_text=text)
+    playwright_sync.expect(message).to_have_count(1, timeout=10_000)
+    playwright_sync.expect(message.locator(".user")).to_have_text(user)
+
+
+@pytest.mark.parametrize("bob_transport", ["centrifugo", "channels"])
+def test_two_browsers_chat_through_the_stack(browser, site_url, credentials, bob_transport):
     alice = open_lobby(browser, site_url, "alice", credentials("user_alice"))
-    bob = open_lobby(browser, site_url, "bob", credentials("user_bob"))
+    bob = open_lobby(browser, site_url, "bob", credentials("user_bob"), bob_transport)
     text = f"hello from a browser {uuid.uuid4().hex[:8]}"
 
     alice.fill("#chat-input", text)
     alice.click("#chat-send")
+    expect_message(bob, text, "alice")
+    # Sent through the WebSocket, not by posting the form and reloading the page.
+    assert bob.url.startswith(f"{site_url}/rooms/lobby/") and "messages" not in bob.url
 
-    message = bob.locator("#messages li.message", has_text=text)
-    playwright_sync.expect(message).to_have_count(1, timeout=10_000)
-    playwright_sync.expect(message.locator(".user")).to_have_text("alice")
-    # Sent through the WebSocket (publish proxy), not by reloading the page.
-    assert bob.url == f"{site_url}/rooms/lobby/"
+    reply = f"reply from {bob_transport} {uuid.uuid4().hex[:8]}"
+    bob.fill("#chat-input", reply)
+    bob.click("#chat-send")
+    expect_message(alice, reply, "bob")
+
+    # Presence: each page lists both users as online.
+    for page in (alice, bob):
+        for user in ("alice", "bob"):
+            playwright_sync.expect(page.locator("#presence li", has_text=user)).to_have_count(1, timeout=15_000)
 
     shots = Path(os.environ.get("RTSTACK_SCREENSHOT_DIR", Path(__file__).resolve().parents[3] / "build"))
     shots.mkdir(parents=True, exist_ok=True)
-    bob.screenshot(path=str(shots / "chat-bob.png"), full_page=True)
+    bob.screenshot(path=str(shots / f"chat-bob-{bob_transport}.png"), full_page=True)
+    for page in (alice, bob):
+        page.context.close()

@@ -6,12 +6,16 @@ import json
 
 import pytest
 
-SERVICES = {
-    "redis": "redis-server",
-    "centrifugo": "centrifugo",
-    "django": "chat-gunicorn",
-    "nginx": "nginx",
-}
+# (inventory group, unit). realtime_backend: both (inventories/local) adds two daphne processes
+# per Django host.
+SERVICES = [
+    ("redis", "redis-server"),
+    ("centrifugo", "centrifugo"),
+    ("django", "chat-gunicorn"),
+    ("django", "chat-daphne@8101"),
+    ("django", "chat-daphne@8102"),
+    ("nginx", "nginx"),
+]
 
 
 def journal(host, unit: str) -> str:
@@ -19,9 +23,8 @@ def journal(host, unit: str) -> str:
     return host.run(f"journalctl -u {unit} -n 30 --no-pager").stdout
 
 
-@pytest.mark.parametrize("group", sorted(SERVICES))
-def test_service_running_and_enabled(hosts, group):
-    unit = SERVICES[group]
+@pytest.mark.parametrize("group,unit", SERVICES, ids=[unit for _, unit in SERVICES])
+def test_service_running_and_enabled(hosts, group, unit):
     for host in hosts[group]:
         service = host.service(unit)
         assert service.is_running, journal(host, unit)

@@ -129,6 +129,7 @@ def test_django_redis_acl_user_runs_channels_redis_and_nothing_else(hosts, addre
 @pytest.mark.parametrize("group,unit,writable", [
     ("centrifugo", "centrifugo", "/var/lib/centrifugo"),
     ("django", "chat-gunicorn", "/srv/chat/data"),
+    ("django", "chat-daphne@8101", "/srv/chat/data"),
 ])
 def test_units_are_sandboxed(hosts, group, unit, writable):
     for host in hosts[group]:
