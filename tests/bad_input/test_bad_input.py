@@ -129,6 +129,9 @@ CASES = [
      "jwt needs centrifugo_client_token_hmac_secret_key"),
     ("channels-without-redis-url", good_groups(), {"realtime_backend": "channels", "django_redis_url": ""},
      'realtime_backend "channels" runs Django Channels on daphne, which needs the Redis channel layer'),
+    ("nginx-files-above-the-hard-limit", good_groups(),
+     {"nginx_worker_connections": 1000000, "nginx_worker_rlimit_nofile": 2000000},
+     "the hard open files limit services get on"),
     ("daphne-port-collides-with-gunicorn", good_groups(), {"django_daphne_ports": [8001, 8102]},
      "Two services on bad-django-1 would listen on the same port"),
 ]
