@@ -2,6 +2,7 @@
 #   make up      deploy the stack into local test hosts (Docker containers) and print the chat URL
 #   make down    remove the local test hosts
 #   make test    lint, app tests, bad-input tests and the molecule scenario (what CI runs)
+#   make bench   redeploy the local hosts fresh (timed), then load both realtime paths; results in bench/results/
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -13,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 LOCAL_INV := inventories/local/hosts.yml
 
-.PHONY: help deps venv docker image artifacts up down lint test-app test-bad-input test-unit molecule test e2e
+.PHONY: help deps venv docker image artifacts up down lint test-app test-bad-input test-unit molecule test test-bench bench
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -61,9 +62,17 @@ test-app: venv
 test-bad-input: venv artifacts
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bad-input.xml tests/bad_input tests/test_argument_specs.py
 
-test-unit: lint test-app test-bad-input
+test-bench: venv
+	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bench.xml tests/test_bench_report.py
+
+test-unit: lint test-app test-bad-input test-bench
 
 molecule: deps venv image artifacts
 	molecule test -s default
 
 test: test-unit molecule
+
+# RTSTACK_BENCH=1: the local inventory exempts the controller from nginx's per-address limits.
+# BENCH_ARGS passes options to the load tool, e.g. BENCH_ARGS="--skip-deploy --subscribers 500".
+bench: deps venv image artifacts
+	RTSTACK_BENCH=1 $(PY) -m bench $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""Benchmarks of the deployed real-time stack (see each module)."""
