@@ -19,7 +19,11 @@ DATA = {"id": 1, "room": "lobby", "user": "alice", "text": "hi", "created_at": "
 
 @pytest.fixture
 def listener(realtime_settings):
-    """A channel-layer channel subscribed to the lobby group (as a ChatConsumer would be)."""
+    """``(layer, channel)``: a channel-layer channel subscribed to the lobby group, as a
+    ChatConsumer would be. Made in its own event loop (the in-memory layer binds a channel's
+    queue to a loop only when it is first read or written), so sync and async tests share it."""
+    from asgiref.sync import async_to_sync
+
     layer = get_channel_layer()
 
     async def make() -> str:
@@ -27,7 +31,7 @@ def listener(realtime_settings):
         await layer.group_add(realtime.group_for("lobby"), channel)
         return channel
 
-    return layer, make
+    return layer, async_to_sync(make)()
 
 
 def test_group_for():
@@ -52,23 +56,18 @@ def test_centrifugo_backend_unconfigured_raises(settings, realtime_settings):
 
 
 @pytest.mark.asyncio
-async def test_channels_backend_reaches_group(settings, listener, fake_cent):
-    settings.CHAT_REALTIME_BACKEND = "channels"
-    layer, make = listener
-    channel = await make()
-    await sync_to_async(realtime.publish)("rooms:lobby", DATA)
+@pytest.mark.parametrize("backend, call, cent_channels", [
+    ("channels", lambda: realtime.publish("rooms:lobby", DATA), []),
+    ("both", lambda: realtime.publish("rooms:lobby", DATA), ["rooms:lobby"]),
+    # publish() restricted to the channel layer although both backends are enabled.
+    ("both", lambda: realtime.publish("rooms:lobby", DATA, backends=("channels",)), []),
+], ids=["channels", "both", "both-backends-channels"])
+async def test_channel_layer_receives(settings, listener, fake_cent, backend, call, cent_channels):
+    settings.CHAT_REALTIME_BACKEND = backend
+    layer, channel = listener
+    await sync_to_async(call)()
     assert await layer.receive(channel) == {"type": "chat.message", "message": DATA}
-    assert cent_requests(fake_cent) == []
-
-
-@pytest.mark.asyncio
-async def test_both_backends(settings, listener, fake_cent):
-    settings.CHAT_REALTIME_BACKEND = "both"
-    layer, make = listener
-    channel = await make()
-    await sync_to_async(realtime.publish)("rooms:lobby", DATA)
-    assert (await layer.receive(channel))["message"] == DATA
-    assert [r.channel for r in cent_requests(fake_cent)] == ["rooms:lobby"]
+    assert [r.channel for r in cent_requests(fake_cent)] == cent_channels
 
 
 @pytest.mark.parametrize("backend, expected", [
@@ -83,16 +82,6 @@ async def assert_no_group_message(layer, channel: str) -> None:
     """Nothing reaches ``channel`` on the channel layer within 0.2 s."""
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(channel), 0.2)
-
-
-@pytest.mark.asyncio
-async def test_backends_subset_channels_only(settings, listener, fake_cent):
-    settings.CHAT_REALTIME_BACKEND = "both"
-    layer, make = listener
-    channel = await make()
-    await sync_to_async(realtime.publish)("rooms:lobby", DATA, backends=("channels",))
-    assert (await layer.receive(channel))["message"] == DATA
-    assert cent_requests(fake_cent) == []
 
 
 @pytest.mark.parametrize("backend, backends, error", [
@@ -120,8 +109,7 @@ def test_backends_subset_failure_raises(settings, realtime_settings):
 @pytest.mark.parametrize("backend", ["centrifugo", "channels"])
 async def test_relay_noop_unless_both(settings, listener, fake_cent, backend):
     settings.CHAT_REALTIME_BACKEND = backend
-    layer, make = listener
-    channel = await make()
+    layer, channel = listener
     for source in ("centrifugo", "channels"):
         await sync_to_async(realtime.relay)("rooms:lobby", DATA, source=source)
     assert cent_requests(fake_cent) == []
@@ -137,8 +125,7 @@ async def test_relay_noop_unless_both(settings, listener, fake_cent, backend):
 ], ids=["publish-backends-centrifugo", "relay-from-channels"])
 async def test_only_centrifugo_receives(settings, listener, fake_cent, call):
     settings.CHAT_REALTIME_BACKEND = "both"
-    layer, make = listener
-    channel = await make()
+    layer, channel = listener
     await sync_to_async(call)()
     assert [(r.channel, r.data) for r in cent_requests(fake_cent)] == [("rooms:lobby", DATA)]
     await assert_no_group_message(layer, channel)
@@ -205,8 +192,7 @@ def test_post_message_fallback_uses_channels(settings, user_client, lobby, liste
     from asgiref.sync import async_to_sync
 
     settings.CHAT_REALTIME_BACKEND = "channels"
-    layer, make = listener
-    channel = async_to_sync(make)()
+    layer, channel = listener
     response = user_client.post("/rooms/lobby/messages/", {"text": "from form"})
     assert response.status_code == 302
     event = async_to_sync(layer.receive)(channel)
