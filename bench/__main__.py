@@ -40,7 +40,7 @@ RESULTS = ROOT / "bench" / "results"
 #: Units restarted before each path's measurements, per inventory group.
 RESTART = {
     "centrifugo": {"nginx": ["nginx"], "centrifugo": ["centrifugo"]},
-    "channels": {"nginx": ["nginx"], "django": ["chat-daphne@8101", "chat-daphne@8102"]},
+    "channels": {"nginx": ["nginx"], "django": ["chat-daphne@*"]},  # every daphne instance
 }
 
 
@@ -300,9 +300,9 @@ class Bench:
 
     def process_limits(self) -> dict:
         """``Max open files`` (soft, hard) of one process of each server role, from /proc."""
-        found = {}
+        found, processes = {}, self.stack.processes()
         for role in ("nginx", "centrifugo", "daphne"):
-            pids = self.stack.pids(role)
+            pids = self.stack.pids(role, processes)
             if not pids:
                 continue
             # nginx: a worker (the master is first and runs as root with other limits)

@@ -8,14 +8,14 @@ the Docker API (`docker top`) gives each container's processes with their host P
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+
+from tests import rtclient  # the inventory and container lookups the verify tests use
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -58,25 +58,18 @@ class Stack:
     def discover(cls, inventory: str = "inventories/local/hosts.yml",
                  site_url: str = "https://127.0.0.1:8443",
                  credentials_dir: str | None = None) -> "Stack":
-        """Read the inventory's groups and the containers' addresses.
+        """Read the inventory's groups and the containers' addresses (tests.rtclient, as the
+        verify tests do).
 
         Raises:
             subprocess.CalledProcessError: ansible-inventory failed.
             docker.errors.NotFound: a host of the inventory is not a running container
                 (run ``make up`` first).
         """
-        out = subprocess.run(["ansible-inventory", "-i", str(ROOT / inventory), "--list"], check=True,
-                             capture_output=True, text=True, timeout=120).stdout
-        data = json.loads(out)
-        groups = {name: value.get("hosts", []) for name, value in data.items()
-                  if isinstance(value, dict) and name not in ("_meta", "all")}
-        client = docker.from_env()
-        addresses = {}
-        for name in {h for hosts in groups.values() for h in hosts}:
-            networks = client.containers.get(name).attrs["NetworkSettings"]["Networks"]
-            addresses[name] = next(iter(networks.values()))["IPAddress"]
+        groups = rtclient.ansible_groups(str(ROOT / inventory))
+        addresses = {name: rtclient.container_address(name) for hosts in groups.values() for name in hosts}
         creds = Path(credentials_dir) if credentials_dir else ROOT / Path(inventory).parent / "credentials"
-        return cls(inventory, groups, addresses, site_url, creds, client)
+        return cls(inventory, groups, addresses, site_url, creds)
 
     def address(self, group: str, index: int = 0) -> str:
         """IP address of the ``index``-th host of ``group``."""
@@ -84,20 +77,22 @@ class Stack:
 
     def credential(self, name: str) -> str:
         """A generated secret of the inventory (tests.rtclient.read_credential)."""
-        from tests.rtclient import read_credential
+        return rtclient.read_credential(name, str(self.credentials_dir))
 
-        return read_credential(name, str(self.credentials_dir))
-
-    def pids(self, role: str) -> list[int]:
-        """Host PIDs of the processes of ``role`` (a key of PROCESS_PATTERNS) on every host."""
-        patterns = PROCESS_PATTERNS[role]
+    def processes(self) -> list[tuple[int, str]]:
+        """``(host pid, command line)`` of every process of every host (one ``docker top`` each)."""
         found = []
         for name in self.addresses:
             top = self._docker.containers.get(name).top(ps_args="-eo pid,args")
-            for pid, args in top["Processes"] or []:
-                if any(p in args for p in patterns):
-                    found.append(int(pid))
+            found += [(int(pid), args) for pid, args in top["Processes"] or []]
         return found
+
+    def pids(self, role: str, processes: list[tuple[int, str]] | None = None) -> list[int]:
+        """Host PIDs of the processes of ``role`` (a key of PROCESS_PATTERNS) on every host, among
+        ``processes`` (default: listed now)."""
+        patterns = PROCESS_PATTERNS[role]
+        return [pid for pid, args in (processes if processes is not None else self.processes())
+                if any(p in args for p in patterns)]
 
     def restart(self, units_by_group: dict[str, list[str]], timeout: float = 60.0) -> None:
         """Restart systemd units on every host of each group (``docker exec ... systemctl
@@ -134,9 +129,10 @@ class Stack:
     def sample(self, roles: tuple[str, ...]) -> "Sample":
         """CPU seconds (user + system, since each process started) and RSS bytes per role."""
         cpu, rss = {}, {}
+        processes = self.processes()
         for role in roles:
             cpu[role], rss[role] = 0.0, 0
-            for pid in self.pids(role):
+            for pid in self.pids(role, processes):
                 try:
                     stat = Path(f"/proc/{pid}/stat").read_text()
                     status = Path(f"/proc/{pid}/status").read_text()
