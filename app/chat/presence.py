@@ -4,8 +4,11 @@ Storage: one Redis sorted set per room, key ``chat:presence:<room>``, member = u
 score = expiry as Unix time in seconds (now + ``settings.CHAT_PRESENCE_TTL``, default 60).
 Entries are refreshed on connect and on every message/heartbeat, removed on disconnect, and
 stale ones are dropped (ZREMRANGEBYSCORE) before reading. Redis is reached with
-``redis.asyncio`` at ``settings.CHANNELS_REDIS_URL``; without a URL an in-process dict is used
-(single-process tests/development only). Redis errors propagate (``redis.RedisError``).
+``redis.asyncio``: through Redis Sentinel when ``settings.CHAT_REDIS_SENTINEL`` is set (the master
+the sentinels name, followed across a failover), else at ``settings.CHANNELS_REDIS_URL`` (with
+several comma-separated shard URLs, the first); without either an in-process dict is used
+(single-process tests/development only). Redis errors propagate (``redis.RedisError``; no
+master known to the sentinels: ``redis.asyncio.sentinel.MasterNotFoundError``).
 
 A username is one member: with two tabs in the same room, closing one removes the user until
 the other refreshes (next message/heartbeat).
@@ -23,6 +26,7 @@ from asyncio import AbstractEventLoop, get_running_loop
 
 from django.conf import settings
 from redis import asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 
 _local: dict[str, dict[str, float]] = {}
 # Redis clients are bound to the event loop that created their connections.
@@ -33,14 +37,37 @@ def _key(room: str) -> str:
     return f"chat:presence:{room}"
 
 
+def _configured() -> bool:
+    return bool(getattr(settings, "CHAT_REDIS_SENTINEL", None) or settings.CHANNELS_REDIS_URL)
+
+
+def _connect() -> tuple[aioredis.Redis, Sentinel | None]:
+    """A new client of the presence Redis, and the Sentinel manager behind it (None without Sentinel).
+
+    Sentinel: ``Sentinel(sentinels, sentinel_kwargs=...).master_for(master_name, ...)``, whose pool
+    asks the sentinels for the master on connect and after a failover. The caller closes both.
+    """
+    sentinel = getattr(settings, "CHAT_REDIS_SENTINEL", None)
+    if sentinel:
+        manager = Sentinel(sentinel["sentinels"], sentinel_kwargs=sentinel["sentinel_kwargs"])
+        client = manager.master_for(
+            sentinel["master_name"],
+            username=sentinel["username"],
+            password=sentinel["password"],
+            decode_responses=True,
+        )
+        return client, manager
+    url = settings.CHANNELS_REDIS_URL.split(",")[0].strip()
+    return aioredis.from_url(url, decode_responses=True), None
+
+
 def _redis() -> aioredis.Redis | None:
-    url = settings.CHANNELS_REDIS_URL
-    if not url:
+    if not _configured():
         return None
     loop = get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = _clients[loop] = aioredis.from_url(url, decode_responses=True)
+        client = _clients[loop] = _connect()[0]
     return client
 
 
@@ -74,19 +101,20 @@ async def members(room: str, *, private_connection: bool = False) -> list[str]:
     instead of the per-event-loop cached one (for short-lived loops such as async_to_sync's).
     """
     now = time.time()
-    url = settings.CHANNELS_REDIS_URL
-    if not url:
+    if not _configured():
         entries = _local.get(room, {})
         for name in [n for n, exp in entries.items() if exp <= now]:
             del entries[name]
         return sorted(entries)
     if not private_connection:
         return await _read_members(_redis(), room, now)
-    client = aioredis.from_url(url, decode_responses=True)
+    client, manager = _connect()
     try:
         return await _read_members(client, room, now)
     finally:
         await client.aclose()
+        if manager is not None:
+            await manager.aclose()
 
 
 async def _read_members(client: aioredis.Redis, room: str, now: float) -> list[str]:

@@ -200,21 +200,92 @@ if CHAT_REALTIME_BACKEND not in REALTIME_BACKENDS:
         f"got {os.environ.get('CHAT_REALTIME_BACKEND')!r}"
     )
 
-# Django Channels layer. Redis (channels_redis) in production; the in-memory layer only works
-# within one process (tests / single-process development).
+# Redis of the Django Channels layer and the presence sets, in one of three forms:
+#   CHANNELS_REDIS_URL=redis://user:pw@10.0.0.3:6379/0             one server;
+#   CHANNELS_REDIS_URL=redis://...@10.0.0.3:6379/0,redis://...@10.0.0.4:6379/0
+#                                                                  shards: channels_redis spreads
+#                                                                  channels and groups over all of
+#                                                                  them, presence uses the first;
+#   CHAT_REDIS_SENTINELS=10.0.0.3:26379,10.0.0.4:26379,...          Redis Sentinel: the clients ask
+#     with CHAT_REDIS_SENTINEL_MASTER (master name), CHAT_REDIS_SENTINEL_PASSWORD (the sentinels'
+#     password, may be empty) and CHAT_REDIS_USERNAME / CHAT_REDIS_PASSWORD (the app's ACL user on
+#     the master), and follow a failover.
+# Nothing set: the in-memory layer, which only works within one process (tests, development).
 CHANNELS_REDIS_URL = os.environ.get("CHANNELS_REDIS_URL", "").strip()
 CHANNELS_REDIS_MAX_CONNECTIONS = env_int("CHANNELS_REDIS_MAX_CONNECTIONS", 20)
-if CHANNELS_REDIS_URL:
+CHANNELS_REDIS_URLS = env_list("CHANNELS_REDIS_URL")
+for _url in CHANNELS_REDIS_URLS:
+    if not _url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            "CHANNELS_REDIS_URL must be one redis://, rediss:// or unix:// URL, or several separated "
+            f"by commas (one per shard), got an item starting with {_url.split(':', 1)[0]!r}"
+        )
+
+
+def _sentinel_address(item: str) -> tuple[str, int]:
+    """``host:port`` (or ``[v6]:port``) of CHAT_REDIS_SENTINELS -> (host, port)."""
+    host, sep, port = item.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ImproperlyConfigured(
+            f"CHAT_REDIS_SENTINELS must be comma-separated host:port pairs "
+            f"(e.g. 10.0.0.3:26379,10.0.0.4:26379), got {item!r}"
+        )
+    return host, int(port)
+
+
+# Sentinel mode, as a mapping (None without CHAT_REDIS_SENTINELS): sentinels [(host, port)],
+# master_name, sentinel_kwargs (connection options of the sentinel clients), username, password.
+_SENTINEL_SETTINGS = (
+    "CHAT_REDIS_SENTINEL_MASTER", "CHAT_REDIS_SENTINEL_PASSWORD", "CHAT_REDIS_USERNAME", "CHAT_REDIS_PASSWORD",
+)
+_sentinels = [_sentinel_address(item) for item in env_list("CHAT_REDIS_SENTINELS")]
+if _sentinels:
+    if CHANNELS_REDIS_URL:
+        raise ImproperlyConfigured(
+            "Set either CHANNELS_REDIS_URL (one Redis, or shards) or CHAT_REDIS_SENTINELS (Redis Sentinel), not both"
+        )
+    _master_name = os.environ.get("CHAT_REDIS_SENTINEL_MASTER", "").strip()
+    if not _master_name:
+        raise ImproperlyConfigured(
+            "CHAT_REDIS_SENTINELS is set but CHAT_REDIS_SENTINEL_MASTER is not: give the name the sentinels "
+            "monitor the master under (the redis role's redis_sentinel_master_name, e.g. rtstack)"
+        )
+    _sentinel_kwargs: dict = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    if os.environ.get("CHAT_REDIS_SENTINEL_PASSWORD"):
+        _sentinel_kwargs["password"] = os.environ["CHAT_REDIS_SENTINEL_PASSWORD"]
+    CHAT_REDIS_SENTINEL: dict | None = {
+        "sentinels": _sentinels,
+        "master_name": _master_name,
+        "sentinel_kwargs": _sentinel_kwargs,
+        "username": os.environ.get("CHAT_REDIS_USERNAME") or None,
+        "password": os.environ.get("CHAT_REDIS_PASSWORD") or None,
+    }
+else:
+    _stray = [name for name in _SENTINEL_SETTINGS if os.environ.get(name)]
+    if _stray:
+        raise ImproperlyConfigured(
+            f"{', '.join(_stray)} only apply with CHAT_REDIS_SENTINELS (Redis Sentinel); set it, or remove "
+            "them and give the user and password in CHANNELS_REDIS_URL"
+        )
+    CHAT_REDIS_SENTINEL = None
+
+if CHAT_REDIS_SENTINEL:
+    # channels_redis.utils.create_pool: a host with master_name becomes
+    # SentinelConnectionPool(master_name, Sentinel(sentinels, sentinel_kwargs=...), **rest).
+    _channel_hosts: list[dict] = [{**CHAT_REDIS_SENTINEL, "max_connections": CHANNELS_REDIS_MAX_CONNECTIONS}]
+else:
+    # A host with an address is passed to redis.asyncio.ConnectionPool.from_url(address, **rest)
+    # (channels_redis.utils.create_pool), so max_connections caps the pool. Several hosts: channels_redis
+    # shards over them (consistent hashing of channel and group names).
+    _channel_hosts = [
+        {"address": url, "max_connections": CHANNELS_REDIS_MAX_CONNECTIONS} for url in CHANNELS_REDIS_URLS
+    ]
+if _channel_hosts:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # A dict host is passed to redis.asyncio.ConnectionPool.from_url(address, **rest)
-                # (channels_redis.utils.create_pool), so max_connections caps the pool.
-                "hosts": [
-                    {"address": CHANNELS_REDIS_URL, "max_connections": CHANNELS_REDIS_MAX_CONNECTIONS}
-                ],
-            },
+            "CONFIG": {"hosts": _channel_hosts},
         }
     }
 else:

@@ -97,6 +97,7 @@ def realtime_settings(settings):
 
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.CHANNELS_REDIS_URL = ""
+    settings.CHAT_REDIS_SENTINEL = None
     settings.CHAT_JWT_SECRET = JWT_SECRET
     settings.CHAT_JWT_TTL = 300
     presence._local.clear()

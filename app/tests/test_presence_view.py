@@ -182,3 +182,43 @@ def test_presence_members_private_connection_local_store(realtime_settings):
     """Without Redis the flag changes nothing (in-process store)."""
     async_to_sync(presence.touch)("lobby", "dave")
     assert async_to_sync(presence.members)("lobby", private_connection=True) == ["dave"]
+
+
+@pytest.mark.django_db
+def test_sentinels_down_centrifugo_still_answers(settings, user_client, lobby, online, caplog):
+    """Presence through Redis Sentinel, with no sentinel listening: the Channels path fails alone."""
+    settings.CHAT_REALTIME_BACKEND = "both"
+    settings.CHAT_REDIS_SENTINEL = {
+        "sentinels": [("127.0.0.1", 9)], "master_name": "rtstack",
+        "sentinel_kwargs": {"socket_connect_timeout": 1, "password": "sentinel-secret"},
+        "username": "django", "password": "app-secret",
+    }
+    response = user_client.get(URL)
+    assert response.status_code == 200
+    assert response.json()["errors"] == ["channels"]
+    assert "presence of room lobby from channels failed" in caplog.text
+
+
+def test_sentinel_client_asks_for_the_master(settings):
+    """chat.presence builds its client with Sentinel(...).master_for(...): the pool asks the sentinels
+    (with their password) for the master and authenticates to it as the app's user."""
+    from redis.asyncio.sentinel import SentinelConnectionPool
+
+    settings.CHANNELS_REDIS_URL = ""
+    settings.CHAT_REDIS_SENTINEL = {
+        "sentinels": [("10.0.0.3", 26379), ("10.0.0.4", 26379)], "master_name": "rtstack",
+        "sentinel_kwargs": {"password": "sentinel-secret"}, "username": "django", "password": "app-secret",
+    }
+    client, manager = presence._connect()
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool) and pool.service_name == "rtstack"
+    assert (pool.connection_kwargs["username"], pool.connection_kwargs["password"]) == ("django", "app-secret")
+    assert [s.connection_pool.connection_kwargs["port"] for s in manager.sentinels] == [26379, 26379]
+    assert {s.connection_pool.connection_kwargs["password"] for s in manager.sentinels} == {"sentinel-secret"}
+
+
+def test_shards_presence_uses_the_first(settings):
+    settings.CHAT_REDIS_SENTINEL = None
+    settings.CHANNELS_REDIS_URL = "redis://c:pw@10.0.0.3:6379/0,redis://c:pw@10.0.0.4:6379/0"
+    client, manager = presence._connect()
+    assert manager is None and client.connection_pool.connection_kwargs["host"] == "10.0.0.3"

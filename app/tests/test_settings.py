@@ -14,6 +14,8 @@ ENV_VARS = [
     "DJANGO_USE_X_FORWARDED_HOST", "DJANGO_SECURE_PROXY_SSL_HEADER", "DJANGO_SECURE_COOKIES",
     "CHAT_REALTIME_BACKEND", "CHANNELS_REDIS_URL", "CHANNELS_REDIS_MAX_CONNECTIONS",
     "CHAT_JWT_SECRET", "CHAT_JWT_TTL", "CHAT_PRESENCE_TTL", "CHAT_CENTRIFUGO_CLIENT_AUTH",
+    "CHAT_REDIS_SENTINELS", "CHAT_REDIS_SENTINEL_MASTER", "CHAT_REDIS_SENTINEL_PASSWORD",
+    "CHAT_REDIS_USERNAME", "CHAT_REDIS_PASSWORD",
 ]
 
 
@@ -165,3 +167,73 @@ def test_unknown_centrifugo_client_auth_refused(load, value):
 def test_jwt_client_auth_requires_secret(load):
     with pytest.raises(ImproperlyConfigured, match="CHAT_JWT_SECRET"):
         load(DJANGO_DEBUG="1", CHAT_CENTRIFUGO_CLIENT_AUTH="jwt")
+
+
+SENTINEL_ENV = {
+    "DJANGO_DEBUG": "1", "CHAT_REDIS_SENTINELS": "10.0.0.3:26379, 10.0.0.4:26379,[fd00::5]:26380",
+    "CHAT_REDIS_SENTINEL_MASTER": "rtstack", "CHAT_REDIS_SENTINEL_PASSWORD": "sentinel-secret",
+    "CHAT_REDIS_USERNAME": "django", "CHAT_REDIS_PASSWORD": "app-secret", "CHANNELS_REDIS_MAX_CONNECTIONS": "8",
+}
+
+
+def test_channels_redis_sentinel_layer(load):
+    s = load(**SENTINEL_ENV)
+    sentinel = {
+        "sentinels": [("10.0.0.3", 26379), ("10.0.0.4", 26379), ("fd00::5", 26380)],
+        "master_name": "rtstack",
+        "sentinel_kwargs": {"socket_connect_timeout": 2, "socket_timeout": 2, "password": "sentinel-secret"},
+        "username": "django", "password": "app-secret",
+    }
+    assert s["CHAT_REDIS_SENTINEL"] == sentinel
+    assert s["CHANNEL_LAYERS"]["default"] == {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{**sentinel, "max_connections": 8}]},
+    }
+
+
+def test_sentinel_password_optional(load):
+    env = {**SENTINEL_ENV, "CHAT_REDIS_SENTINEL_PASSWORD": ""}
+    assert "password" not in load(**env)["CHAT_REDIS_SENTINEL"]["sentinel_kwargs"]
+
+
+def test_channels_redis_sentinel_pool():
+    """The sentinel host dict reaches redis' SentinelConnectionPool (channels_redis.utils.create_pool)."""
+    from channels_redis.utils import create_pool
+    from redis.asyncio.sentinel import SentinelConnectionPool
+
+    pool = create_pool({
+        "sentinels": [("10.0.0.3", 26379)], "master_name": "rtstack",
+        "sentinel_kwargs": {"password": "sentinel-secret"}, "username": "django", "password": "app-secret",
+        "max_connections": 8,
+    })
+    assert isinstance(pool, SentinelConnectionPool)
+    assert pool.service_name == "rtstack" and pool.max_connections == 8
+    assert pool.connection_kwargs["username"] == "django" and pool.connection_kwargs["password"] == "app-secret"
+    sentinel_client = pool.sentinel_manager.sentinels[0]
+    assert sentinel_client.connection_pool.connection_kwargs["password"] == "sentinel-secret"
+
+
+def test_channels_redis_shards(load):
+    s = load(DJANGO_DEBUG="1", CHANNELS_REDIS_URL="redis://c:pw@10.0.0.3:6379/0, redis://c:pw@10.0.0.4:6379/0")
+    assert s["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"] == [
+        {"address": "redis://c:pw@10.0.0.3:6379/0", "max_connections": 20},
+        {"address": "redis://c:pw@10.0.0.4:6379/0", "max_connections": 20},
+    ]
+    assert s["CHAT_REDIS_SENTINEL"] is None
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"CHAT_REDIS_SENTINELS": "10.0.0.3"}, "CHAT_REDIS_SENTINELS"),
+    ({"CHAT_REDIS_SENTINELS": "10.0.0.3:0"}, "CHAT_REDIS_SENTINELS"),
+    ({"CHAT_REDIS_SENTINELS": ":26379"}, "CHAT_REDIS_SENTINELS"),
+    ({"CHAT_REDIS_SENTINELS": "10.0.0.3:26379"}, "CHAT_REDIS_SENTINEL_MASTER"),
+    ({"CHAT_REDIS_SENTINELS": "10.0.0.3:26379", "CHAT_REDIS_SENTINEL_MASTER": "rtstack",
+      "CHANNELS_REDIS_URL": "redis://10.0.0.3:6379/0"}, "CHANNELS_REDIS_URL"),
+    ({"CHAT_REDIS_USERNAME": "django"}, "CHAT_REDIS_USERNAME"),
+    ({"CHAT_REDIS_SENTINEL_MASTER": "rtstack"}, "CHAT_REDIS_SENTINEL_MASTER"),
+    ({"CHANNELS_REDIS_URL": "10.0.0.3:6379"}, "CHANNELS_REDIS_URL"),
+    ({"CHANNELS_REDIS_URL": "redis://10.0.0.3:6379/0,http://10.0.0.4"}, "CHANNELS_REDIS_URL"),
+])
+def test_invalid_redis_settings_name_the_variable(load, env, named):
+    with pytest.raises(ImproperlyConfigured, match=named):
+        load(DJANGO_DEBUG="1", **env)
