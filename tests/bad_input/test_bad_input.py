@@ -83,7 +83,12 @@ CASES = [
      with_hostvar(good_groups(), "centrifugo", "bad-centrifugo-2", centrifugo_address="127.0.0.2"), None,
      "Two Centrifugo instances would listen on 127.0.0.2:8000"),
     ("client-port-equals-internal-port", good_groups(), {"centrifugo_internal_port": 8000},
-     "centrifugo_port (8000) and centrifugo_internal_port (8000) must be two different TCP ports"),
+     "all different on the host (client and internal ports alike)"),
+    ("two-instances-one-port", good_groups(),
+     {"centrifugo_instances": [{"port": 8000, "internal_port": 9000}, {"port": 8000, "internal_port": 9010}]},
+     "all different on the host (client and internal ports alike)"),
+    ("two-redis-hosts-standalone", {**good_groups(), "redis": {"bad-redis-1": {}, "bad-redis-2": {}}}, None,
+     "With several Redis hosts, choose sharded"),
     ("malformed-centrifugo-version", good_groups(), {"centrifugo_version": "v6.9"},
      'centrifugo_version must be a Centrifugo v6 release as MAJOR.MINOR.PATCH without a leading "v" (got "v6.9")'),
     ("centrifugo-v5", good_groups(), {"centrifugo_version": "5.4.9"},
@@ -134,6 +139,13 @@ CASES = [
      "the hard open files limit services get on"),
     ("daphne-port-collides-with-gunicorn", good_groups(), {"django_daphne_ports": [8001, 8102]},
      "Two services on bad-django-1 would listen on the same port"),
+    ("postgresql-without-app-password", {**good_groups(), "postgresql": {"bad-postgresql-1": {}}},
+     {"postgresql_app_password": ""},
+     "postgresql_app_password must be set and at least 16 characters long"),
+    ("postgresql-url-without-password",
+     {**good_groups(), "django": {"bad-django-1": {}, "bad-django-2": {}}, "postgresql": {"bad-postgresql-1": {}}},
+     {"django_database_password": ""},
+     "django_database_url points at PostgreSQL but has no password"),
 ]
 
 
