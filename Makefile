@@ -1,7 +1,7 @@
 # rtstack: deploy the real-time Django stack (Redis, Centrifugo, Django/gunicorn, nginx) with Ansible.
 #   make up      deploy the stack into local test hosts (Docker containers) and print the chat URL
 #   make down    remove the local test hosts
-#   make test    lint, app tests, bad-input tests and the molecule scenario (what CI runs)
+#   make test    lint, app tests, bad-input tests and both molecule scenarios (what CI runs)
 #   make bench   redeploy the local hosts fresh (timed), then load both realtime paths; results in bench/results/
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 LOCAL_INV := inventories/local/hosts.yml
 
-.PHONY: help deps venv docker image artifacts up down lint test-app test-bad-input test-unit molecule test test-bench bench
+.PHONY: help deps venv docker image artifacts up down lint test-app test-bad-input test-unit molecule molecule-default molecule-ha test test-bench bench
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -67,8 +67,16 @@ test-bench: venv
 
 test-unit: lint test-app test-bad-input test-bench
 
-molecule: deps venv image artifacts
+molecule: molecule-default molecule-ha
+
+# The whole stack on 5 hosts: converge, idempotence, verify.
+molecule-default: deps venv image artifacts
 	molecule test -s default
+
+# Scaled out (3 Centrifugo nodes, Redis Sentinel, 2 Django hosts, PostgreSQL) with failure drills
+# under load as its side_effect step.
+molecule-ha: deps venv image artifacts
+	molecule test -s ha
 
 test: test-unit molecule
 
