@@ -39,7 +39,7 @@ from .stack import PATHS, ROOT, Stack, machine
 RESULTS = ROOT / "bench" / "results"
 #: Units restarted before each path's measurements, per inventory group.
 RESTART = {
-    "centrifugo": {"nginx": ["nginx"], "centrifugo": ["centrifugo"]},
+    "centrifugo": {"nginx": ["nginx"], "centrifugo": ["centrifugo@*"]},  # every Centrifugo instance
     "channels": {"nginx": ["nginx"], "django": ["chat-daphne@*"]},  # every daphne instance
 }
 

@@ -10,7 +10,7 @@ import pytest
 # per Django host.
 SERVICES = [
     ("redis", "redis-server"),
-    ("centrifugo", "centrifugo"),
+    ("centrifugo", "centrifugo@8000"),
     ("django", "chat-gunicorn"),
     ("django", "chat-daphne@8101"),
     ("django", "chat-daphne@8102"),
@@ -68,7 +68,7 @@ def test_centrifugo_config_is_identical_but_node_name(hosts, groups):
 
 def test_centrifugo_unit_limits(hosts):
     for host in hosts["centrifugo"]:
-        props = host.service("centrifugo").systemd_properties
+        props = host.service("centrifugo@8000").systemd_properties
         assert int(props["LimitNOFILE"]) >= 65536
         # TimeoutStopUSec is rendered like "40s": longer than shutdown.timeout (30s).
         assert props["TimeoutStopUSec"] == "40s"

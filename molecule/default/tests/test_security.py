@@ -127,7 +127,7 @@ def test_django_redis_acl_user_runs_channels_redis_and_nothing_else(hosts, addre
 
 
 @pytest.mark.parametrize("group,unit,writable", [
-    ("centrifugo", "centrifugo", "/var/lib/centrifugo"),
+    ("centrifugo", "centrifugo@8000", "/var/lib/centrifugo"),
     ("django", "chat-gunicorn", "/srv/chat/data"),
     ("django", "chat-daphne@8101", "/srv/chat/data"),
 ])
@@ -188,7 +188,7 @@ def test_failed_config_check_keeps_the_old_config_live(hosts, address, groups):
     assert result.returncode != 0
     assert "unknown keys in config: bogus_key" in output
     assert node.file("/etc/centrifugo/config.json").sha256sum == before
-    assert node.service("centrifugo").is_running
+    assert node.service("centrifugo@8000").is_running
     ip = address[groups["centrifugo"][0]]
     assert requests.get(f"http://{ip}:9000/health", timeout=5).status_code == 200
 
