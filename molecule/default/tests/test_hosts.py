@@ -49,14 +49,19 @@ def test_centrifugo_is_the_pinned_version_built_from_source(hosts):
         assert "v6.9.6" in out
 
 
-def test_centrifugo_config_is_identical_but_node_name(hosts, groups):
+def test_centrifugo_config_is_identical_and_node_name_per_instance(hosts, groups):
+    """config.json is the same file on every node; each instance's name and ports are in its
+    environment file (one instance, centrifugo@8000, per host here: named after the host)."""
     configs = []
     for name, host in zip(groups["centrifugo"], hosts["centrifugo"]):
         config = json.loads(host.file("/etc/centrifugo/config.json").content_string)
-        assert config["node"]["name"] == name
-        config["node"].pop("name")
+        assert "node" not in config
         configs.append(config)
         assert host.file("/etc/centrifugo/config.json").mode == 0o640
+        env = host.file("/etc/centrifugo/instances/8000.env")
+        assert f"CENTRIFUGO_NODE_NAME={name}\n" in env.content_string
+        assert "CENTRIFUGO_HTTP_SERVER_PORT=8000\n" in env.content_string
+        assert env.mode == 0o640
     assert all(config == configs[0] for config in configs[1:])
     config = configs[0]
     assert config["engine"]["type"] == "redis"
