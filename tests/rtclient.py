@@ -268,6 +268,28 @@ def container_address(name: str) -> str:
     return next(iter(networks.values()))["IPAddress"]
 
 
+def centrifugo_instances(name: str) -> list[dict[str, str]]:
+    """The Centrifugo instances a test host runs, as the centrifugo role deployed them: one mapping
+    per ``/etc/centrifugo/instances/<port>.env`` (``CENTRIFUGO_NODE_NAME``,
+    ``CENTRIFUGO_HTTP_SERVER_PORT``, ``CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT``, ...), by port.
+
+    Raises:
+        RuntimeError: the host has no instance environment file.
+    """
+    import docker
+
+    code, out = docker.from_env().containers.get(name).exec_run(
+        ["grep", "-r", "^CENTRIFUGO_", "/etc/centrifugo/instances"])
+    if code != 0:
+        raise RuntimeError(f"{name}: no Centrifugo instance environment file: {out.decode(errors='replace')}")
+    by_file: dict[str, dict[str, str]] = {}
+    for line in out.decode().splitlines():
+        path, _, setting = line.partition(":")
+        key, _, value = setting.partition("=")
+        by_file.setdefault(path, {})[key] = value
+    return sorted(by_file.values(), key=lambda env: int(env["CENTRIFUGO_HTTP_SERVER_PORT"]))
+
+
 def read_credential(name: str, credentials_dir: str | None = None) -> str:
     """A secret the inventory generated (ansible.builtin.password lookup file), without its salt."""
     base = Path(credentials_dir or os.environ["RTSTACK_CREDENTIALS_DIR"])

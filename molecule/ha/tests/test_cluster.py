@@ -24,17 +24,12 @@ def run(coro):
 
 
 @pytest.fixture(scope="module")
-def instances(groups, hosts, address):
-    """(host name, address, client port, internal port) of every Centrifugo instance, read from
+def instances(groups, address):
+    """(host name, address, client port, internal port, node name) of every Centrifugo instance, from
     the instances' environment files on the hosts."""
-    found = []
-    for name, host in zip(groups["centrifugo"], hosts["centrifugo"]):
-        for path in sorted(host.check_output("ls /etc/centrifugo/instances/").split()):
-            env = dict(line.split("=", 1) for line in host.file(f"/etc/centrifugo/instances/{path}").content_string
-                       .splitlines() if line and not line.startswith("#"))
-            found.append((name, address[name], int(env["CENTRIFUGO_HTTP_SERVER_PORT"]),
-                          int(env["CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT"]), env["CENTRIFUGO_NODE_NAME"]))
-    return found
+    return [(name, address[name], int(env["CENTRIFUGO_HTTP_SERVER_PORT"]),
+             int(env["CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT"]), env["CENTRIFUGO_NODE_NAME"])
+            for name in groups["centrifugo"] for env in rtclient.centrifugo_instances(name)]
 
 
 def test_three_nodes_two_on_one_host(instances, hosts, groups):
