@@ -47,13 +47,25 @@ def test_every_option_has_a_type_and_a_description(role):
             assert spec.get("elements"), f"{role}: list option {name} has no elements"
 
 
+#: Entry points that take inputs of their own (an operation on the deployed role, not a part of
+#: its deployment), rather than the role's variables.
+OWN_OPTIONS = {("nginx", "upstream_member"), ("centrifugo", "restart")}
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_assert_entry_point_has_the_same_options(role):
     """Every role has `main` and `assert`; every other entry point (a task file the playbooks call
-    alone, like centrifugo's `retire`) takes the same options as `main`."""
+    alone, like centrifugo's `retire`) takes the same options as `main`, unless it is an operation
+    with inputs of its own (OWN_OPTIONS), whose options are then all prefixed with the role's name."""
     entry_points = entry_points_of(role)
     assert {"main", "assert"} <= set(entry_points)
     for name, entry_point in entry_points.items():
+        if (role, name) in OWN_OPTIONS:
+            assert entry_point["options"], f"{role}: {name} documents no options"
+            for option, spec in entry_point["options"].items():
+                assert option.startswith(f"{role}_"), f"{role}: {name} option {option} lacks the role prefix"
+                assert spec.get("type") in TYPES and spec.get("description"), f"{role}: {name} {option} undocumented"
+            continue
         assert entry_point["options"] == entry_points["main"]["options"], f"{role}: {name} options differ from main"
 
 

@@ -39,11 +39,11 @@ def make_inventory(tmp_path: Path, groups: dict[str, dict[str, dict]]) -> Path:
 
 def good_groups() -> dict[str, dict[str, dict]]:
     return {
-        "redis": {"bad-redis-1": {}},
-        "centrifugo": {"bad-centrifugo-1": {"centrifugo_address": "127.0.0.2"},
-                       "bad-centrifugo-2": {"centrifugo_address": "127.0.0.3"}},
-        "django": {"bad-django-1": {}},
-        "nginx": {"bad-nginx-1": {}},
+        "redis": {"bad-redis-1": {"rtstack_private_address": "127.0.0.11"}},
+        "centrifugo": {"bad-centrifugo-1": {"rtstack_private_address": "127.0.0.2"},
+                       "bad-centrifugo-2": {"rtstack_private_address": "127.0.0.3"}},
+        "django": {"bad-django-1": {"rtstack_private_address": "127.0.0.4"}},
+        "nginx": {"bad-nginx-1": {"rtstack_private_address": "127.0.0.5"}},
     }
 
 
@@ -55,6 +55,7 @@ def run_playbook(tmp_path: Path, groups, extra_vars: dict | None = None, playboo
         extra.write_text(yaml.safe_dump(extra_vars))
         cmd += ["-e", f"@{extra}"]
     env = dict(os.environ, RTSTACK_CREDENTIALS_DIR=str(tmp_path / "credentials"),
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"), RTSTACK_STACK_NAME="bad-input",
                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer")
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -78,16 +79,21 @@ def with_hostvar(groups, group, host, **hostvars):
 # (case id, groups, extra vars, text the failure must contain)
 CASES = [
     ("no-redis-host", without(good_groups(), "redis"), None,
-     'The inventory has no host in the "redis" group (centrifugo_redis_group)'),
+     'The inventory has no host in the "redis" group: Centrifugo\'s Redis engine needs one'),
     ("two-centrifugo-on-one-port",
-     with_hostvar(good_groups(), "centrifugo", "bad-centrifugo-2", centrifugo_address="127.0.0.2"), None,
-     "Two Centrifugo instances would listen on 127.0.0.2:8000"),
+     with_hostvar(good_groups(), "centrifugo", "bad-centrifugo-2", rtstack_private_address="127.0.0.2"), None,
+     "Two services would listen on 127.0.0.2:8000: centrifugo_instances port (centrifugo@8000.service) of "
+     "bad-centrifugo-1 and centrifugo_instances port (centrifugo@8000.service) of bad-centrifugo-2"),
+    ("host-address-not-an-ip",
+     with_hostvar(good_groups(), "django", "bad-django-1", rtstack_private_address="app-1"), None,
+     "bad-django-1: rtstack_private_address must be an IP address (got 'app-1')"),
     ("client-port-equals-internal-port", good_groups(), {"centrifugo_internal_port": 8000},
-     "all different on the host (client and internal ports alike)"),
+     "bad-centrifugo-1: centrifugo_instances uses port(s) [8000] twice"),
     ("two-instances-one-port", good_groups(),
      {"centrifugo_instances": [{"port": 8000, "internal_port": 9000}, {"port": 8000, "internal_port": 9010}]},
-     "all different on the host (client and internal ports alike)"),
-    ("two-redis-hosts-standalone", {**good_groups(), "redis": {"bad-redis-1": {}, "bad-redis-2": {}}}, None,
+     "bad-centrifugo-1: centrifugo_instances uses port(s) [8000] twice"),
+    ("two-redis-hosts-standalone", {**good_groups(), "redis": {"bad-redis-1": {"rtstack_private_address": "127.0.0.11"},
+                                                       "bad-redis-2": {"rtstack_private_address": "127.0.0.12"}}}, None,
      "With several Redis hosts, choose sharded"),
     ("malformed-centrifugo-version", good_groups(), {"centrifugo_version": "v6.9"},
      'centrifugo_version must be a Centrifugo v6 release as MAJOR.MINOR.PATCH without a leading "v" (got "v6.9")'),
@@ -108,10 +114,11 @@ CASES = [
      {"nginx_tls_self_signed": False, "nginx_tls_certificate_src": "", "nginx_tls_certificate_key_src": ""},
      "nginx_tls_enabled is true but there is no certificate: set nginx_tls_certificate_src"),
     ("http-and-https-on-one-port", good_groups(), {"nginx_tls_listen_port": 80},
-     "nginx_listen_port and nginx_tls_listen_port are both 80"),
+     "Two services would listen on 127.0.0.5:80: nginx_listen_port of bad-nginx-1 and nginx_tls_listen_port of bad-nginx-1"),
     ("gunicorn-port-collides-with-centrifugo",
      {**good_groups(), "django": {"bad-centrifugo-1": {"django_port": 9000}}}, None,
-     "Two services on bad-centrifugo-1 would listen on the same port"),
+     "Two services would listen on 127.0.0.2:9000: centrifugo_instances internal_port (centrifugo@8000.service)"
+     " of bad-centrifugo-1 and django_port of bad-centrifugo-1"),
     ("redis-acl-user-named-default", good_groups(),
      {"redis_acl_users": [{"name": "default", "password": "x" * 20, "rules": "+@all"}]},
      'Each item of redis_acl_users needs a unique name (letters, digits, _ and -, not "default")'),
@@ -123,8 +130,9 @@ CASES = [
     ("short-token-key", good_groups(), {"centrifugo_client_token_hmac_secret_key": "too-short"},
      "centrifugo_client_token_hmac_secret_key must be empty (no token auth) or at least 32 characters"),
     ("sqlite-with-two-django-hosts",
-     {**good_groups(), "django": {"bad-django-1": {}, "bad-django-2": {}}}, None,
-     'django_database_url is SQLite but the group "django" (django_hosts_group) has'),
+     {**good_groups(), "django": {"bad-django-1": {"rtstack_private_address": "127.0.0.4"},
+                                  "bad-django-2": {"rtstack_private_address": "127.0.0.7"}}}, None,
+     'django_database_url is SQLite but the group "django" has 2 hosts'),
     ("unknown-realtime-backend", good_groups(), {"realtime_backend": "websockets"},
      'realtime_backend must be centrifugo, channels or both (got "websockets")'),
     ("unknown-client-auth", good_groups(), {"centrifugo_client_auth": "cookie"},
@@ -138,12 +146,15 @@ CASES = [
      {"nginx_worker_connections": 1000000, "nginx_worker_rlimit_nofile": 2000000},
      "the hard open files limit services get on"),
     ("daphne-port-collides-with-gunicorn", good_groups(), {"django_daphne_ports": [8001, 8102]},
-     "Two services on bad-django-1 would listen on the same port"),
-    ("postgresql-without-app-password", {**good_groups(), "postgresql": {"bad-postgresql-1": {}}},
+     "Two services would listen on 127.0.0.4:8001: django_port of bad-django-1 and django_daphne_ports of bad-django-1"),
+    ("postgresql-without-app-password",
+     {**good_groups(), "postgresql": {"bad-postgresql-1": {"rtstack_private_address": "127.0.0.6"}}},
      {"postgresql_app_password": ""},
      "postgresql_app_password must be set and at least 16 characters long"),
     ("postgresql-url-without-password",
-     {**good_groups(), "django": {"bad-django-1": {}, "bad-django-2": {}}, "postgresql": {"bad-postgresql-1": {}}},
+     {**good_groups(), "django": {"bad-django-1": {"rtstack_private_address": "127.0.0.4"},
+                                  "bad-django-2": {"rtstack_private_address": "127.0.0.7"}},
+      "postgresql": {"bad-postgresql-1": {"rtstack_private_address": "127.0.0.6"}}},
      {"django_database_password": ""},
      "django_database_url points at PostgreSQL but has no password"),
 ]

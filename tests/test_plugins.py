@@ -1,0 +1,195 @@
+"""Unit tests of the stack topology and the other filters (plugins/filter/rtstack.py), on plain
+dicts shaped like Ansible's hostvars and groups: no inventory, no hosts."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("rtstack_filters", ROOT / "plugins" / "filter" / "rtstack.py")
+rtstack = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rtstack)
+TopologyError = rtstack.TopologyError
+
+
+def facts(address: str) -> dict:
+    return {"ansible_facts": {"default_ipv4": {"address": address}}}
+
+
+def inventory(**overrides):
+    """A five-host stack like inventories/local: host -> vars, and groups."""
+    hostvars = {
+        "r1": facts("10.0.0.1"),
+        "c1": facts("10.0.0.2"),
+        "c2": facts("10.0.0.3"),
+        "d1": facts("10.0.0.4"),
+        "n1": facts("10.0.0.5"),
+    }
+    for host in hostvars:
+        hostvars[host].update({"realtime_backend": "both", "stack_public_origins": ["https://chat.example.com"]})
+    for host, values in overrides.items():
+        hostvars[host].update(values)
+    groups = {"all": list(hostvars), "redis": ["r1"], "centrifugo": ["c1", "c2"], "django": ["d1"], "nginx": ["n1"],
+              "ungrouped": []}
+    return hostvars, groups
+
+
+def test_defaults_come_from_the_owner_roles():
+    defaults = rtstack.role_defaults()
+    django = yaml.safe_load((ROOT / "roles/django/defaults/main.yml").read_text())
+    assert defaults["django_port"] == django["django_port"] == 8001
+    assert defaults["centrifugo_port"] == 8000 and defaults["redis_port"] == 6379
+
+
+def test_topology_of_the_default_stack():
+    topo = rtstack.topology(*inventory())
+    assert topo["hosts"]["c2"] == {"address": "10.0.0.3", "groups": ["centrifugo"]}
+    assert [(i["host"], i["name"], i["port"], i["internal_port"]) for i in topo["centrifugo"]] == [
+        ("c1", "c1", 8000, 9000), ("c2", "c2", 8000, 9000)]
+    assert topo["centrifugo"][1]["api_url"] == "http://10.0.0.3:9000/api"
+    assert topo["centrifugo"][0]["client_url"] == "ws://10.0.0.2:8000/connection/websocket"
+    assert topo["django"]["gunicorn"] == [{"host": "d1", "address": "10.0.0.4", "port": 8001, "url": "http://10.0.0.4:8001"}]
+    assert [d["port"] for d in topo["django"]["daphne"]] == [8101, 8102]
+    assert topo["redis"]["servers"] == [{"host": "r1", "address": "10.0.0.1", "port": 6379}]
+    assert topo["redis"]["sentinels"] == [] and topo["postgresql"] == []
+    assert topo["nginx"] == [{"host": "n1", "address": "10.0.0.5", "http_port": 80, "https_port": 443}]
+    assert topo["site_url"] == "https://chat.example.com"
+    assert topo["versions"]["centrifugo"] == rtstack.role_defaults()["centrifugo_version"]
+
+
+def test_a_hosts_own_ports_are_followed():
+    topo = rtstack.topology(*inventory(
+        d1={"django_port": "8005", "django_daphne_ports": [8111, 8112]},
+        c2={"centrifugo_instances": [{"port": 8020, "internal_port": 9020}]},
+        r1={"rtstack_private_address": "192.0.2.7"}))
+    assert topo["django"]["gunicorn"][0]["port"] == 8005
+    assert [d["url"] for d in topo["django"]["daphne"]] == ["ws://10.0.0.4:8111", "ws://10.0.0.4:8112"]
+    assert topo["centrifugo"][1]["port"] == 8020 and topo["centrifugo"][1]["health_url"] == "http://10.0.0.3:9020/health"
+    assert topo["redis"]["servers"][0]["address"] == "192.0.2.7"
+
+
+def test_channels_off_means_no_daphne():
+    hostvars, groups = inventory()
+    for values in hostvars.values():
+        values["realtime_backend"] = "centrifugo"
+    assert rtstack.topology(hostvars, groups)["django"]["daphne"] == []
+
+
+def test_several_instances_get_port_suffixed_names_and_absent_ones_stay_listed():
+    topo = rtstack.topology(*inventory(c1={"centrifugo_instances": [
+        {"port": 8000, "internal_port": 9000}, {"port": 8010, "internal_port": 9010, "state": "absent"}]}))
+    names = [(i["name"], i["state"], i["unit"]) for i in topo["centrifugo"] if i["host"] == "c1"]
+    assert names == [("c1-8000", "present", "centrifugo@8000.service"), ("c1-8010", "absent", "centrifugo@8010.service")]
+
+
+def test_sentinel_mode_lists_the_sentinels():
+    hostvars, groups = inventory()
+    for values in hostvars.values():
+        values["redis_mode"] = "sentinel"
+    topo = rtstack.topology(hostvars, groups)
+    assert topo["redis"]["sentinels"] == [{"host": "r1", "address": "10.0.0.1", "port": 26379}]
+
+
+def test_a_host_without_an_address_is_named_with_the_variable():
+    hostvars, groups = inventory()
+    hostvars["c2"] = {"realtime_backend": "both"}  # no facts, no rtstack_private_address
+    with pytest.raises(TopologyError, match=r"c2: no private address\. Set rtstack_private_address for c2"):
+        rtstack.topology(hostvars, groups)
+
+
+def test_a_malformed_address_is_refused():
+    with pytest.raises(TopologyError, match=r"c1: rtstack_private_address must be an IP address \(got 'centrifugo-1'\)"):
+        rtstack.topology(*inventory(c1={"rtstack_private_address": "centrifugo-1"}))
+
+
+def test_two_services_on_one_address_and_port_are_refused():
+    with pytest.raises(TopologyError, match=r"Two services would listen on 10\.0\.0\.2:8000: .* of c1 and .* of c2"):
+        rtstack.topology(*inventory(c2={"rtstack_private_address": "10.0.0.2"}))
+    with pytest.raises(TopologyError, match=r"10\.0\.0\.4:8001: django_port of d1 and django_daphne_ports of d1"):
+        rtstack.topology(*inventory(d1={"django_daphne_ports": [8001, 8102]}))
+
+
+def test_duplicate_instance_ports_on_a_host_are_refused():
+    with pytest.raises(TopologyError, match=r"c1: centrifugo_instances uses port\(s\) \[8000\] twice"):
+        rtstack.topology(*inventory(c1={"centrifugo_instances": [
+            {"port": 8000, "internal_port": 9000}, {"port": 8000, "internal_port": 9010}]}))
+
+
+@pytest.mark.parametrize("value", [0, 70000, "http", None])
+def test_a_port_that_is_not_a_tcp_port_names_the_host_and_variable(value):
+    with pytest.raises(TopologyError, match=r"d1: django_port must be a TCP port"):
+        rtstack.topology(*inventory(d1={"django_port": value}))
+
+
+def test_an_instance_without_ports_is_refused():
+    with pytest.raises(TopologyError, match=r"c1: each item of centrifugo_instances needs port and internal_port"):
+        rtstack.centrifugo_instances([{"port": 8000}], "c1", host="c1")
+
+
+def test_the_hash_is_stable_and_follows_the_topology():
+    a = rtstack.topology(*inventory())
+    b = rtstack.topology(*inventory())
+    c = rtstack.topology(*inventory(d1={"django_port": 8005}))
+    assert rtstack.topology_sha256(a) == rtstack.topology_sha256(b) != rtstack.topology_sha256(c)
+    assert len(rtstack.topology_sha256(a)) == 64
+
+
+def test_firewall_rules_follow_the_topology():
+    topo = rtstack.topology(*inventory(d1={"django_port": 8005},
+                                       c2={"centrifugo_instances": [{"port": 8020, "internal_port": 9020}]}))
+    centrifugo = rtstack.firewall_rules(topo, "c2")
+    assert centrifugo[0]["ports"] == [8020] and centrifugo[0]["sources"] == ["10.0.0.5"]
+    assert centrifugo[1]["ports"] == [9020] and centrifugo[1]["sources"] == ["10.0.0.4"]
+    django = rtstack.firewall_rules(topo, "d1")
+    assert django[0]["ports"] == [8005] and django[0]["sources"] == ["10.0.0.2", "10.0.0.3", "10.0.0.5"]
+    assert django[1]["ports"] == [8101, 8102] and django[1]["sources"] == ["10.0.0.5"]
+    assert rtstack.firewall_rules(topo, "n1") == [{"comment": "nginx: the public site", "ports": [80, 443], "sources": None}]
+    redis = rtstack.firewall_rules(topo, "r1")
+    assert redis == [{"comment": "Redis: the app tiers", "ports": [6379], "sources": ["10.0.0.2", "10.0.0.3", "10.0.0.4"]}]
+
+
+def ok(address):
+    return ["OK", address, "6379"]
+
+
+@pytest.mark.parametrize("answers,expected", [
+    # the sentinels' majority wins over a stale ROLE and the initial master
+    ([{"address": "a", "sentinel": ok("10.0.0.2"), "role": ["OK", "master", "1", "x"]},
+      {"address": "b", "sentinel": ok("10.0.0.2"), "role": []},
+      {"address": "c", "sentinel": ok("10.0.0.1"), "role": []}], "10.0.0.2"),
+    # no sentinel answers: the one server that says master
+    ([{"address": "10.0.0.3", "sentinel": [], "role": ["OK", "master", "10", "r"]},
+      {"address": "10.0.0.1", "sentinel": ["NOAUTH"], "role": ["OK", "slave", "10.0.0.3"]}], "10.0.0.3"),
+    # nothing answers (first deployment): the initial master
+    ([{"address": "10.0.0.3", "sentinel": [], "role": []}], "10.0.0.9"),
+    # two masters and no sentinel: the initial master, never a guess
+    ([{"address": "10.0.0.3", "sentinel": [], "role": ["OK", "master", "1", "x"]},
+      {"address": "10.0.0.4", "sentinel": [], "role": ["OK", "master", "1", "x"]}], "10.0.0.9"),
+    # a garbled sentinel answer is ignored
+    ([{"address": "10.0.0.3", "sentinel": ["OK", "(nil)", ""], "role": []}], "10.0.0.9"),
+])
+def test_redis_current_master(answers, expected):
+    assert rtstack.redis_current_master(answers, "10.0.0.9") == expected
+
+
+def test_redis_answers_read_registered_queries():
+    topo = rtstack.topology(*inventory())
+    hostvars = {"r1": {"_redis_sentinel_query": {"stdout_lines": ok("10.0.0.1")}}}
+    assert rtstack.redis_answers(hostvars, ["r1"], topo) == [
+        {"address": "10.0.0.1", "sentinel": ok("10.0.0.1"), "role": []}]
+
+
+def test_unaddressed_hosts():
+    hostvars, _ = inventory(c1={"ansible_facts": {}})
+    assert rtstack.unaddressed(hostvars, ["c1", "c2"]) == ["c1"]
+
+
+def test_warn_unreachable_names_the_hosts_that_did_not_answer():
+    results = [{"item": "c1", "ping": "pong"}, {"item": "r1", "unreachable": True},
+               {"item": "d1", "failed": False, "rc": 1, "msg": "Module result deserialization failed"}]
+    assert rtstack.warn_unreachable(results) == ["r1", "d1"]
+    assert rtstack.warn_unreachable("{{ not rendered }}") == []
