@@ -1,12 +1,13 @@
-"""Load clients for both realtime paths, with asyncio and real client libraries.
+"""The benchmark's load machinery, over rtclient's real clients: the delivery tally, payloads,
+percentiles, opening and closing thousands of connections, publishing at a rate.
 
-- Centrifugo path: centrifuge-python clients (``centrifuge.Client``) on nginx's
-  ``/connection/websocket``, authenticated by the Django session cookie (connect proxy) or by a
-  connection JWT from ``/chat/token/``; publications go in through Centrifugo's server HTTP API
-  (``cent``), as Django's ``publish()`` sends them.
-- Channels path: ``websockets`` clients on nginx's ``/ws/chat/<room>/`` (the app's consumer,
-  frames documented in chat.consumers); publications go in through the channel layer's
-  ``group_send`` (``channels_redis``, the app's Redis ACL user), as ``publish()`` sends them.
+- Centrifugo path: rtclient.centrifugo clients on nginx's ``/connection/websocket``,
+  authenticated by the Django session cookie (connect proxy) or by a connection JWT from
+  ``/chat/token/``; publications go in through Centrifugo's server HTTP API
+  (rtclient.publish.CentrifugoPublisher), as Django's ``publish()`` sends them.
+- Channels path: rtclient.channels clients on nginx's ``/ws/chat/<room>/``; publications go in
+  through the channel layer's ``group_send`` (rtclient.publish.ChannelsPublisher, the app's Redis
+  ACL user), as ``publish()`` sends them.
 
 Every client connects to nginx's address on the project's Docker network (not through Docker's
 port publishing, whose userland proxy would add its own CPU), sending the site's public origin
@@ -17,28 +18,36 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import ssl
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import requests
-import websockets
-from cent import AsyncClient, PublishRequest
-from centrifuge import Client, ClientEventHandler, PublicationContext, SubscriptionEventHandler
-from channels_redis.core import RedisChannelLayer
 
-WEBSOCKET_PATH = "/connection/websocket"
+from rtclient.centrifugo import WEBSOCKET_PATH, CentrifugoConnection, Subscriber
+from rtclient.channels import ChannelsClient, channels_url
+
 #: Text of the chat messages the Django-latency run posts (the view saves, then publishes).
 DJANGO_PREFIX = "bench-django-"
-CHANNELS_PATH = "/ws/chat/{room}/"
 
 
 def progress(message: str) -> None:
     """One progress line on stderr (stdout carries the results)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def client_cpu() -> float:
+    """CPU seconds (user + system) this load-generating process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ms(seconds: float | None) -> float | None:
+    """Seconds as milliseconds rounded to 0.01 (None stays None)."""
+    return None if seconds is None else round(seconds * 1000, 2)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -112,7 +121,8 @@ class Target:
     """What the clients connect to.
 
     Attributes:
-        nginx: nginx's address on the Docker network (port 443, TLS).
+        nginx: ``<address>:<port>`` of nginx's TLS listener on the Docker network (the manifest's
+            nginx address and https_port).
         origin: the site's public origin, sent as ``Origin`` (e.g. ``https://127.0.0.1:8443``).
         ca_file: the test CA; the certificate names the public host, not nginx's private address,
             so the chain is verified but not the name.
@@ -124,93 +134,48 @@ class Target:
     ca_file: str
     room: str = "bench"
 
-    def ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.ca_file)
-        context.check_hostname = False
-        return context
-
     @property
     def centrifugo_url(self) -> str:
         return f"wss://{self.nginx}{WEBSOCKET_PATH}"
 
-    def channels_url(self, room: str | None = None) -> str:
-        return f"wss://{self.nginx}{CHANNELS_PATH.format(room=room or self.room)}"
+    def channels_url(self, room: str | None = None, token: str | None = None) -> str:
+        return channels_url(f"wss://{self.nginx}", room or self.room, token)
 
 
-class _Pub(SubscriptionEventHandler):
-    def __init__(self, receipts: Receipts) -> None:
-        self.receipts = receipts
+@dataclass
+class Handshake:
+    """A connection and how to open it: what ``open_many`` opens (``open()``) and ``close_many``
+    closes (``close()``)."""
 
-    async def on_publication(self, ctx: PublicationContext) -> None:  # noqa: D102
-        self.receipts.record(ctx.pub.data)
-
-
-class CentrifugoConn:
-    """One centrifuge-python client subscribed to ``rooms:<room>``."""
-
-    def __init__(self, target: Target, receipts: Receipts, cookie: str | None = None,
-                 token: str | None = None, sub_token: str | None = None, room: str | None = None) -> None:
-        headers = {"Origin": target.origin}
-        if cookie:
-            headers["Cookie"] = cookie
-        self.client = Client(target.centrifugo_url, events=ClientEventHandler(), headers=headers,
-                             token=token or "", timeout=30.0, ssl_context=target.ssl_context(),
-                             proxy=None, max_reconnect_delay=5.0)
-        self.channel = f"rooms:{room or target.room}"
-        self.receipts = receipts
-        self.sub_token = sub_token
+    conn: Any
+    opening: Callable[[], Awaitable[Any]]
 
     async def open(self) -> None:
-        """Connect and subscribe (with the subscription JWT if given: Centrifugo then verifies
-        it instead of calling the subscribe proxy); raises on refusal or after 30 s."""
-        await self.client.connect()
-        await self.client.ready(30)
-        sub = self.client.new_subscription(self.channel, events=_Pub(self.receipts),
-                                           token=self.sub_token or "")
-        await sub.subscribe()
-        await sub.ready(30)
+        await self.opening()
 
     async def close(self) -> None:
-        await self.client.disconnect()
+        await self.conn.close()
 
 
-class ChannelsConn:
-    """One websockets client of the Channels consumer; open() returns after its history frame."""
+def centrifugo_client(target: Target, receipts: Receipts, cookie: str | None = None, token: str | None = None,
+                      sub_token: str | None = None, room: str | None = None) -> Handshake:
+    """One Centrifugo client of ``rooms:<room>`` through nginx whose deliveries go to ``receipts``.
+    Opening connects and subscribes (with the subscription JWT if given: Centrifugo then verifies
+    it instead of calling the subscribe proxy); it raises on refusal or after 30 s."""
+    conn = CentrifugoConnection(target.centrifugo_url, cookie=cookie, origin=target.origin, token=token,
+                                ca_file=target.ca_file, check_hostname=False, timeout=30.0, max_reconnect_delay=5.0)
+    channel = f"rooms:{room or target.room}"
+    subscriber = Subscriber(on_data=receipts.record, keep=False)
+    return Handshake(conn, lambda: conn.subscribe(channel, token=sub_token, subscriber=subscriber, timeout=30))
 
-    def __init__(self, target: Target, receipts: Receipts, cookie: str | None = None,
-                 token: str | None = None, room: str | None = None) -> None:
-        self.url = target.channels_url(room) + (f"?token={token}" if token else "")
-        self.headers = {"Origin": target.origin}
-        if cookie:
-            self.headers["Cookie"] = cookie
-        self.ssl = target.ssl_context()
-        self.receipts = receipts
-        self.ws = None
-        self.reader: asyncio.Task | None = None
 
-    async def open(self) -> None:
-        """Connect and wait for the consumer's history frame (30 s); raises on refusal."""
-        self.ws = await websockets.connect(self.url, additional_headers=self.headers, ssl=self.ssl,
-                                           proxy=None, open_timeout=30, max_size=None)
-        first = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
-        if first.get("type") != "history":
-            raise RuntimeError(f"unexpected first frame {first.get('type')!r}")
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for raw in self.ws:
-                frame = json.loads(raw)
-                if frame.get("type") == "message":
-                    self.receipts.record(frame["message"])
-        except websockets.ConnectionClosed:
-            pass
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self.reader is not None:
-            self.reader.cancel()
+def channels_client(target: Target, receipts: Receipts, cookie: str | None = None, token: str | None = None,
+                    room: str | None = None) -> ChannelsClient:
+    """One Channels client of ``room`` through nginx (``?token=`` if given) whose chat messages go
+    to ``receipts``; ``open()`` returns after its history frame (30 s), raises on refusal."""
+    return ChannelsClient(target.channels_url(room, token), cookie=cookie, origin=target.origin,
+                          ca_file=target.ca_file, timeout=30.0, check_hostname=False,
+                          on_message=receipts.record, keep=False, max_size=None)
 
 
 @dataclass
@@ -223,7 +188,7 @@ class OpenResult:
     seconds: float
 
 
-async def open_many(make: Callable[[int], object], count: int, concurrency: int = 200,
+async def open_many(make: Callable[[int], Any], count: int, concurrency: int = 200,
                     deadline: float = 120.0, label: str = "") -> OpenResult:
     """Open ``count`` connections made by ``make(i)`` (objects with async ``open()``), at most
     ``concurrency`` handshakes in flight, giving up on the rest after ``deadline`` seconds.
@@ -298,44 +263,6 @@ async def drain(receipts: Receipts, expected: int, timeout: float) -> None:
     stop_at = time.monotonic() + timeout
     while receipts.delivered < expected and time.monotonic() < stop_at:
         await asyncio.sleep(0.1)
-
-
-class Publisher:
-    """``await publisher.send(data)`` publishes one payload; ``await publisher.close()`` at the end."""
-
-    async def send(self, data: dict) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        return None
-
-
-class CentrifugoPublisher(Publisher):
-    """Publishes into ``channel`` through Centrifugo's server HTTP API (``cent``;
-    https://centrifugal.dev/docs/server/server_api#publish)."""
-
-    def __init__(self, api_url: str, api_key: str, channel: str) -> None:
-        self.client, self.channel = AsyncClient(api_url, api_key, timeout=10.0), channel
-
-    async def send(self, data: dict) -> None:
-        await self.client.publish(PublishRequest(channel=self.channel, data=data))
-
-    async def close(self) -> None:
-        await self.client.close()
-
-
-class ChannelsPublisher(Publisher):
-    """The app's ``group_send(group, {"type": "chat.message", "message": data})`` on the Redis
-    channel layer (same prefix and Redis as the app, as its own ACL user)."""
-
-    def __init__(self, redis_url: str, group: str) -> None:
-        self.layer, self.group = RedisChannelLayer(hosts=[{"address": redis_url}]), group
-
-    async def send(self, data: dict) -> None:
-        await self.layer.group_send(self.group, {"type": "chat.message", "message": data})
-
-    async def close(self) -> None:
-        await self.layer.close_pools()
 
 
 def django_poster(session: requests.Session, origin: str, room: str) -> Callable[[int], Awaitable[float]]:

@@ -1,5 +1,6 @@
-"""The deployed stack as the benchmark sees it: addresses, credentials, and the CPU and memory
-of the server processes, read from the controller.
+"""The deployed stack as the benchmark sees it: addresses and ports (from the stack manifest,
+rtclient.manifest), credentials, and the CPU and memory of the server processes, read from the
+controller.
 
 The test hosts are containers of this machine, so their processes are this machine's processes:
 the Docker API (`docker top`) gives each container's processes with their host PIDs, and
@@ -10,15 +11,19 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass, field
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-
-from tests import rtclient  # the inventory and container lookups the verify tests use
+from rtclient import hosts
+from rtclient.auth import read_credential
+from rtclient.manifest import Manifest, load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Credentials of ``make up``'s inventory when neither --credentials-dir nor RTSTACK_CREDENTIALS_DIR says.
+LOCAL_CREDENTIALS = ROOT / "inventories" / "local" / "credentials"
 
 #: Server processes per role, matched against the command line of each container process.
 PROCESS_PATTERNS = {
@@ -37,53 +42,55 @@ PATHS = {
 
 @dataclass
 class Stack:
-    """Where the stack of an inventory runs.
+    """Where the stack runs, from its manifest.
 
     Attributes:
-        inventory: path of the Ansible inventory (``inventories/local/hosts.yml``).
-        groups: inventory group -> host (container) names.
-        addresses: host name -> IP address on the project's Docker network.
+        manifest: the stack manifest (hosts, addresses, ports of every tier).
         site_url: the public origin browsers use (``https://127.0.0.1:8443``), sent as ``Origin``.
         credentials_dir: the inventory's generated secrets.
     """
 
-    inventory: str
-    groups: dict[str, list[str]]
-    addresses: dict[str, str]
+    manifest: Manifest
     site_url: str
     credentials_dir: Path
-    _docker: docker.DockerClient = field(default_factory=docker.from_env, repr=False)
 
     @classmethod
-    def discover(cls, inventory: str = "inventories/local/hosts.yml",
-                 site_url: str = "https://127.0.0.1:8443",
+    def discover(cls, manifest_path: str | None = None, site_url: str | None = None,
                  credentials_dir: str | None = None) -> "Stack":
-        """Read the inventory's groups and the containers' addresses (tests.rtclient, as the
-        verify tests do).
+        """Read the manifest (``manifest_path``, else RTSTACK_MANIFEST, else
+        build/<RTSTACK_STACK_NAME or local>/stack.json); ``site_url`` defaults to the manifest's,
+        ``credentials_dir`` to RTSTACK_CREDENTIALS_DIR, else inventories/local/credentials.
 
         Raises:
-            subprocess.CalledProcessError: ansible-inventory failed.
-            docker.errors.NotFound: a host of the inventory is not a running container
-                (run ``make up`` first).
+            FileNotFoundError: no manifest (run playbooks/site.yml, i.e. ``make up``, first).
         """
-        groups = rtclient.ansible_groups(str(ROOT / inventory))
-        addresses = {name: rtclient.container_address(name) for hosts in groups.values() for name in hosts}
-        creds = Path(credentials_dir) if credentials_dir else ROOT / Path(inventory).parent / "credentials"
-        return cls(inventory, groups, addresses, site_url, creds)
+        manifest = load_manifest(manifest_path)
+        creds = credentials_dir or os.environ.get("RTSTACK_CREDENTIALS_DIR") or LOCAL_CREDENTIALS
+        return cls(manifest, (site_url or manifest.site_url).rstrip("/"), Path(creds))
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        """Inventory group -> host (container) names."""
+        return self.manifest.groups()
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        """Host name -> private address on the project's Docker network."""
+        return {name: host.address for name, host in self.manifest.hosts.items()}
 
     def address(self, group: str, index: int = 0) -> str:
-        """IP address of the ``index``-th host of ``group``."""
-        return self.addresses[self.groups[group][index]]
+        """Private address of the ``index``-th host of ``group``."""
+        return self.manifest.address(self.manifest.hosts_in(group)[index])
 
     def credential(self, name: str) -> str:
-        """A generated secret of the inventory (tests.rtclient.read_credential)."""
-        return rtclient.read_credential(name, str(self.credentials_dir))
+        """A generated secret of the inventory (rtclient.auth.read_credential)."""
+        return read_credential(name, self.credentials_dir)
 
     def processes(self) -> list[tuple[int, str]]:
         """``(host pid, command line)`` of every process of every host (one ``docker top`` each)."""
         found = []
         for name in self.addresses:
-            top = self._docker.containers.get(name).top(ps_args="-eo pid,args")
+            top = hosts.container(name).top(ps_args="-eo pid,args")
             found += [(int(pid), args) for pid, args in top["Processes"] or []]
         return found
 
@@ -97,11 +104,9 @@ class Stack:
     def restart(self, units_by_group: dict[str, list[str]], timeout: float = 60.0) -> None:
         """Restart systemd units on every host of each group (``docker exec ... systemctl
         restart``) and wait until they are active. Raises RuntimeError naming the unit otherwise."""
-        import time
-
         for group, units in units_by_group.items():
             for host in self.groups.get(group, []):
-                container = self._docker.containers.get(host)
+                container = hosts.container(host)
                 code, out = container.exec_run(["systemctl", "restart", *units])
                 if code != 0:
                     raise RuntimeError(f"systemctl restart {units} on {host}: {out.decode(errors='replace')}")
@@ -111,20 +116,40 @@ class Stack:
                         raise RuntimeError(f"{units} on {host} not active after {timeout} s")
                     time.sleep(0.5)
 
-    def go_memory(self, group: str = "centrifugo", port: int = 9000) -> int:
-        """Bytes the Go runtime of every node of ``group`` has in use (heap + stacks), from
-        Centrifugo's Prometheus endpoint (``go_memstats_heap_inuse_bytes`` +
+    def go_memory(self) -> int:
+        """Bytes the Go runtime of every Centrifugo instance has in use (heap + stacks), from its
+        Prometheus endpoint (the manifest's ``metrics_url``; ``go_memstats_heap_inuse_bytes`` +
         ``go_memstats_stack_inuse_bytes``): live memory, unlike RSS, which keeps what the
         garbage collector freed but did not return to the kernel."""
-        import urllib.request
-
         total = 0
-        for host in self.groups.get(group, []):
-            with urllib.request.urlopen(f"http://{self.addresses[host]}:{port}/metrics", timeout=10) as response:
+        for node in self.manifest.centrifugo:
+            with urllib.request.urlopen(node.metrics_url, timeout=10) as response:
                 for line in response.read().decode().splitlines():
                     if line.startswith(("go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes ")):
                         total += int(float(line.split()[1]))
         return total
+
+    def versions(self) -> dict[str, str]:
+        """First output line of each server's version command, run in its host."""
+        def run(host: str, *cmd: str) -> str:
+            out = hosts.exec_in(host, list(cmd), timeout=30, check=False)
+            text = (out.stdout + out.stderr).strip()
+            return text.splitlines()[0] if text else ""
+        return {
+            "centrifugo": run(self.manifest.centrifugo[0].host, "/usr/local/bin/centrifugo", "version"),
+            "nginx": run(self.manifest.nginx[0].host, "nginx", "-v"),
+            "redis": run(self.manifest.redis.servers[0].host, "redis-server", "--version"),
+            "daphne": run(self.manifest.hosts_in("django")[0], "/srv/chat/venv/bin/python", "-c",
+                          "import daphne, channels, channels_redis, django; print('daphne', daphne.__version__, "
+                          "'channels', channels.__version__, 'channels_redis', channels_redis.__version__, "
+                          "'django', django.__version__)"),
+            "manifest": f"app {self.manifest.versions.get('app', '?')}, "
+                        f"centrifugo {self.manifest.versions.get('centrifugo', '?')}",
+        }
+
+    def nginx_config(self) -> str:
+        """``nginx -T`` of the first nginx host (the whole configuration)."""
+        return hosts.exec_in(self.manifest.nginx[0].host, ["nginx", "-T"], timeout=30, check=False).stdout
 
     def sample(self, roles: tuple[str, ...]) -> "Sample":
         """CPU seconds (user + system, since each process started) and RSS bytes per role."""

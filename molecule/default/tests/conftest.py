@@ -1,9 +1,11 @@
-"""Fixtures for verifying a deployed stack: its hosts by inventory group, their addresses, the
-site URL and the users' credentials.
+"""Fixtures for verifying a deployed stack: its manifest (build/<stack>/stack.json, rendered by
+site.yml), its hosts by inventory group and their addresses (from the manifest), the site URL and
+the users' credentials.
 
-Runs under molecule's testinfra verifier (inventory from MOLECULE_INVENTORY_FILE), and against
-`make up` as well (RTSTACK_INVENTORY=inventories/local/hosts.yml, RTSTACK_SITE_URL=https://127.0.0.1:8443,
-RTSTACK_SITE_HTTP_URL=http://127.0.0.1:8080, RTSTACK_CREDENTIALS_DIR=inventories/local/credentials).
+Runs under molecule's testinfra verifier (RTSTACK_STACK_NAME=molecule-default or molecule-ha picks
+the manifest), and against `make up` as well (RTSTACK_STACK_NAME=local, the default, and
+RTSTACK_CREDENTIALS_DIR=inventories/local/credentials). RTSTACK_MANIFEST points at a manifest file
+directly. Every address and port comes from the manifest.
 """
 
 from __future__ import annotations
@@ -18,71 +20,110 @@ import testinfra
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from tests import rtclient  # noqa: E402
+from rtclient import auth  # noqa: E402
+from rtclient.centrifugo import CentrifugoConnection, websocket_url  # noqa: E402
+from rtclient.manifest import Manifest, load_manifest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def groups() -> dict[str, list[str]]:
-    """Inventory group -> host names."""
-    inventory = os.environ.get("RTSTACK_INVENTORY") or os.environ["MOLECULE_INVENTORY_FILE"]
-    return rtclient.ansible_groups(inventory)
+def manifest() -> Manifest:
+    """The deployed stack's manifest (rtclient.manifest.load_manifest)."""
+    return load_manifest()
 
 
 @pytest.fixture(scope="session")
-def hosts(groups):
-    """Inventory group -> testinfra hosts (docker backend: the test hosts are containers)."""
-    return {group: [testinfra.get_host(f"docker://{name}") for name in names]
-            for group, names in groups.items()}
+def groups(manifest) -> dict[str, list[str]]:
+    """Inventory group -> host names, from the manifest."""
+    return manifest.groups()
 
 
 @pytest.fixture(scope="session")
-def address(groups):
-    """Host name -> its IP address on the test network."""
-    names = {name for members in groups.values() for name in members}
-    return {name: rtclient.container_address(name) for name in names}
+def host_by_name(manifest):
+    """Host name -> testinfra host (docker backend: the test hosts are containers)."""
+    return {name: testinfra.get_host(f"docker://{name}") for name in manifest.hosts}
 
 
 @pytest.fixture(scope="session")
-def site_url() -> str:
-    """The site's origin as a browser sees it (nginx), without a trailing slash."""
-    return os.environ.get("RTSTACK_SITE_URL", "https://127.0.0.1:18443").rstrip("/")
+def hosts(groups, host_by_name):
+    """Inventory group -> testinfra hosts, in the order of ``groups[group]``."""
+    return {group: [host_by_name[name] for name in names] for group, names in groups.items()}
 
 
 @pytest.fixture(scope="session")
-def site_http_url() -> str:
-    """The site's plain-HTTP origin, which only redirects to HTTPS."""
-    return os.environ.get("RTSTACK_SITE_HTTP_URL", "http://127.0.0.1:18080").rstrip("/")
+def address(manifest):
+    """Host name -> its private address, from the manifest."""
+    return {name: host.address for name, host in manifest.hosts.items()}
+
+
+@pytest.fixture(scope="session")
+def tier_units(manifest):
+    """``tier_units(tier)``: (host name, systemd unit) of every process of ``tier`` the manifest
+    lists: ``redis`` (redis-server), ``centrifugo`` (centrifugo@<port>.service), ``gunicorn``
+    (chat-gunicorn), ``daphne`` (chat-daphne@<port>), ``nginx``."""
+    def _units(tier: str) -> list[tuple[str, str]]:
+        if tier == "centrifugo":
+            return [(node.host, node.unit) for node in manifest.centrifugo]
+        if tier == "gunicorn":
+            return [(item.host, "chat-gunicorn") for item in manifest.gunicorn]
+        if tier == "daphne":
+            return [(item.host, f"chat-daphne@{item.port}") for item in manifest.daphne]
+        if tier == "redis":
+            return [(server.host, "redis-server") for server in manifest.redis.servers]
+        if tier == "nginx":
+            return [(item.host, "nginx") for item in manifest.nginx]
+        raise ValueError(f"unknown tier {tier!r}")
+    return _units
+
+
+@pytest.fixture(scope="session")
+def site_url(manifest) -> str:
+    """The site's origin as a browser sees it (nginx), without a trailing slash: the manifest's
+    site_url, else env RTSTACK_SITE_URL."""
+    url = manifest.site_url or os.environ.get("RTSTACK_SITE_URL", "")
+    assert url, f"no site_url in {manifest.path} and RTSTACK_SITE_URL is not set"
+    return url.rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def site_http_url(manifest) -> str:
+    """The site's plain-HTTP origin, which only redirects to HTTPS: the manifest's site_http_url
+    if non-empty, else env RTSTACK_SITE_HTTP_URL."""
+    url = manifest["site_http_url"] or os.environ.get("RTSTACK_SITE_HTTP_URL", "")
+    assert url, f"no site_http_url in {manifest.path} and RTSTACK_SITE_HTTP_URL is not set"
+    return url.rstrip("/")
 
 
 @pytest.fixture(scope="session")
 def ca_file() -> str:
-    """The test CA that signs the test hosts. certificate (made by the nginx role)."""
-    return str(Path(os.environ["RTSTACK_CREDENTIALS_DIR"]) / "tls" / "ca.crt")
+    """The test CA that signs the test hosts' certificate (made by the nginx role)."""
+    return auth.ca_file()
 
 
 @pytest.fixture(scope="session")
 def ws_url(site_url) -> str:
     """Centrifugo's WebSocket endpoint through nginx."""
-    return site_url.replace("http", "ws", 1) + rtclient.WEBSOCKET_PATH
+    return websocket_url(site_url)
 
 
 @pytest.fixture(scope="session")
 def credentials():
     """Reads a generated secret by name (e.g. "user_alice")."""
-    return rtclient.read_credential
+    return auth.read_credential
 
 
 @pytest.fixture(scope="session")
 def login(site_url, credentials, ca_file):
     """Logs a demo user in through Django's login form; returns the requests session."""
     def _login(username: str):
-        return rtclient.django_login(site_url, username, credentials(f"user_{username}"), verify=ca_file)
+        return auth.django_login(site_url, username, credentials(f"user_{username}"), verify=ca_file)
     return _login
 
 
 @pytest.fixture(scope="session")
 def client_factory(site_url, ca_file):
-    """make_client with the site's origin and CA: client_factory(ws_url, cookie, origin=...)."""
-    def _make(ws_url: str, cookie: str | None, origin: str | None = site_url):
-        return rtclient.make_client(ws_url, cookie, origin, ca_file=ca_file)
+    """A Centrifugo client with the site's origin and CA:
+    ``client_factory(ws_url, cookie, origin=site_url, token=None)`` -> CentrifugoConnection."""
+    def _make(ws_url: str, cookie: str | None, origin: str | None = site_url,
+              token: str | None = None) -> CentrifugoConnection:
+        return CentrifugoConnection(ws_url, cookie=cookie, origin=origin, token=token, ca_file=ca_file)
     return _make

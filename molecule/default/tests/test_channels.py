@@ -22,7 +22,9 @@ import uuid
 import pytest
 import websockets
 
-from tests import rtclient
+from rtclient import auth
+from rtclient.auth import cookie_header
+from rtclient.channels import ChannelsClient, ChannelsClosed, channels_url as make_channels_url
 
 ROOM = "lobby"
 CHANNEL = f"rooms:{ROOM}"
@@ -36,39 +38,38 @@ def run(coro):
 def channels_url(site_url):
     """The Channels consumer's URL for a room, through nginx."""
     def _url(room: str = ROOM, token: str | None = None) -> str:
-        url = site_url.replace("http", "ws", 1) + rtclient.CHANNELS_PATH.format(room=room)
-        return f"{url}?token={token}" if token else url
+        return make_channels_url(site_url, room, token)
     return _url
 
 
 @pytest.fixture(scope="session")
-def daphne_urls(groups, address, hosts):
+def daphne_urls(manifest):
     """ws:// URLs of the lobby on every daphne process of every Django host (straight to the
-    process, by the ports its systemd instances listen on)."""
-    urls = []
-    for name, host in zip(groups["django"], hosts["django"]):
-        units = host.check_output("systemctl list-units --plain --no-legend 'chat-daphne@*.service'")
-        ports = sorted(int(line.split("@")[1].split(".service")[0]) for line in units.splitlines() if line)
-        urls += [f"ws://{address[name]}:{port}{rtclient.CHANNELS_PATH.format(room=ROOM)}" for port in ports]
-    return urls
+    process, at the address and port the manifest lists)."""
+    return [make_channels_url(item.url, ROOM) for item in manifest.daphne]
 
 
 @pytest.fixture(scope="session")
 def channels_factory(site_url, ca_file):
     """ChannelsClient with the site's origin and CA: channels_factory(url, cookie)."""
     def _make(url: str, cookie: str | None = None, origin: str | None = site_url):
-        return rtclient.ChannelsClient(url, cookie=cookie, origin=origin, ca_file=ca_file)
+        return ChannelsClient(url, cookie=cookie, origin=origin, ca_file=ca_file)
     return _make
 
 
-def test_every_daphne_instance_runs(daphne_urls):
-    # The default inventory: two processes per Django host.
+def test_every_daphne_instance_runs(daphne_urls, manifest, groups, host_by_name):
+    # The scenario's inventory: two processes per Django host.
     assert len(daphne_urls) >= 2
+    # The daphne instances systemd runs on each Django host are the ones the manifest lists.
+    for name in groups["django"]:
+        units = host_by_name[name].check_output("systemctl list-units --plain --no-legend 'chat-daphne@*.service'")
+        ports = sorted(int(line.split("@")[1].split(".service")[0]) for line in units.splitlines() if line)
+        assert ports and ports == sorted(item.port for item in manifest.daphne_on(name)), (name, units)
 
 
 def test_channels_message_crosses_daphne_processes_through_redis(login, daphne_urls, channels_url,
                                                                  channels_factory, site_url):
-    alice, bob = rtclient.cookie_header(login("alice")), rtclient.cookie_header(login("bob"))
+    alice, bob = cookie_header(login("alice")), cookie_header(login("bob"))
     first, last = daphne_urls[0], daphne_urls[-1]
     text = f"cross-process {uuid.uuid4()}"
 
@@ -89,14 +90,14 @@ def test_channels_message_crosses_daphne_processes_through_redis(login, daphne_u
 
 def test_publish_reaches_a_client_of_each_backend(login, hosts, ws_url, channels_url, client_factory,
                                                   channels_factory):
-    bob = rtclient.cookie_header(login("bob"))
+    bob = cookie_header(login("bob"))
     text = f"published {uuid.uuid4()}"
     data = json.dumps({"text": text, "user": "operator"})
 
     async def scenario():
-        client, _ = client_factory(ws_url, bob)
+        client = client_factory(ws_url, bob)
         try:
-            _, inbox = await rtclient.subscribe(client, CHANNEL)
+            inbox = await client.subscribe(CHANNEL)
             async with channels_factory(channels_url(), bob) as channels_client:
                 # The operators' entry point to publish(): the management command on a Django host.
                 out = await asyncio.to_thread(
@@ -105,7 +106,7 @@ def test_publish_reaches_a_client_of_each_backend(login, hosts, ws_url, channels
             got_centrifugo = await inbox.wait_for(lambda d: d.get("text") == text)
             return out, got_centrifugo, got_channels
         finally:
-            await client.disconnect()
+            await client.close()
 
     out, got_centrifugo, got_channels = run(scenario())
     assert out.strip().endswith("published")
@@ -113,21 +114,21 @@ def test_publish_reaches_a_client_of_each_backend(login, hosts, ws_url, channels
 
 
 def test_both_backends_are_one_chat(login, ws_url, channels_url, client_factory, channels_factory):
-    alice, bob = rtclient.cookie_header(login("alice")), rtclient.cookie_header(login("bob"))
+    alice, bob = cookie_header(login("alice")), cookie_header(login("bob"))
     from_centrifugo, from_channels = f"via centrifugo {uuid.uuid4()}", f"via channels {uuid.uuid4()}"
 
     async def scenario():
-        client, _ = client_factory(ws_url, alice)
+        client = client_factory(ws_url, alice)
         try:
-            sub, inbox = await rtclient.subscribe(client, CHANNEL)
+            inbox = await client.subscribe(CHANNEL)
             async with channels_factory(channels_url(), bob) as channels_client:
-                await sub.publish({"text": from_centrifugo})
+                await inbox.publish({"text": from_centrifugo})
                 got_on_channels = await channels_client.wait_message(from_centrifugo)
                 await channels_client.send({"text": from_channels})
                 got_on_centrifugo = await inbox.wait_for(lambda d: d.get("text") == from_channels)
             return got_on_channels, got_on_centrifugo
         finally:
-            await client.disconnect()
+            await client.close()
 
     got_on_channels, got_on_centrifugo = run(scenario())
     assert got_on_channels["user"] == "alice"
@@ -137,7 +138,7 @@ def test_both_backends_are_one_chat(login, ws_url, channels_url, client_factory,
 def test_presence_lists_two_connected_users_on_each_path(login, ws_url, channels_url, client_factory,
                                                           channels_factory, site_url):
     sessions = {name: login(name) for name in ("alice", "bob")}
-    cookies = {name: rtclient.cookie_header(s) for name, s in sessions.items()}
+    cookies = {name: cookie_header(s) for name, s in sessions.items()}
 
     def presence() -> dict:
         response = sessions["alice"].get(f"{site_url}/rooms/{ROOM}/presence/", timeout=10)
@@ -145,14 +146,14 @@ def test_presence_lists_two_connected_users_on_each_path(login, ws_url, channels
         return response.json()
 
     async def scenario():
-        clients = [client_factory(ws_url, cookies[name])[0] for name in ("alice", "bob")]
+        clients = [client_factory(ws_url, cookies[name]) for name in ("alice", "bob")]
         try:
             for client in clients:
-                await rtclient.subscribe(client, CHANNEL)
+                await client.subscribe(CHANNEL)
             on_centrifugo = await asyncio.to_thread(presence)
         finally:
             for client in clients:
-                await client.disconnect()
+                await client.close()
         async with channels_factory(channels_url(), cookies["alice"]) as a, \
                 channels_factory(channels_url(), cookies["bob"]) as b:
             await a.send({"type": "heartbeat"})
@@ -168,17 +169,17 @@ def test_presence_lists_two_connected_users_on_each_path(login, ws_url, channels
     assert {"alice", "bob"} <= set(on_channels["users"])
 
 
-def test_connection_token_replaces_the_cookie(login, site_url, ws_url, channels_url, ca_file,
+def test_connection_token_replaces_the_cookie(login, site_url, ws_url, channels_url, client_factory,
                                               channels_factory):
-    token = login("alice").get(f"{site_url}/chat/token/", timeout=10).json()["token"]
+    token = auth.connection_token(login("alice"), site_url)
 
     async def scenario():
         # Centrifugo verifies the JWT itself (before, and instead of, the connect proxy): no cookie.
-        client, _ = rtclient.make_client(ws_url, None, site_url, ca_file=ca_file, token=token)
+        client = client_factory(ws_url, None, token=token)
         try:
-            _, inbox = await rtclient.subscribe(client, CHANNEL)
+            inbox = await client.subscribe(CHANNEL)
         finally:
-            await client.disconnect()
+            await client.close()
         # The Channels socket takes the same token in its query string.
         async with channels_factory(channels_url(token=token)) as channels_client:
             await channels_client.send({"type": "heartbeat"})
@@ -189,27 +190,24 @@ def test_connection_token_replaces_the_cookie(login, site_url, ws_url, channels_
     assert "alice" in frame["users"]
 
 
-def test_subscription_token_opens_a_staff_room(login, site_url, ws_url, ca_file):
+def test_subscription_token_opens_a_staff_room(login, site_url, ws_url, client_factory):
     admin, alice = login("admin"), login("alice")
     channel = "rooms:staff"
     # Django decides who may have a subscription token: not a regular user.
-    refused = alice.get(f"{site_url}/chat/token/subscription/", params={"channel": channel}, timeout=10)
-    assert refused.status_code == 403
-    connection = admin.get(f"{site_url}/chat/token/", timeout=10).json()["token"]
-    subscription = admin.get(f"{site_url}/chat/token/subscription/", params={"channel": channel},
-                             timeout=10).json()["token"]
+    with pytest.raises(auth.TokenError) as refused:
+        auth.subscription_token(alice, site_url, channel)
+    assert refused.value.status_code == 403
+    connection = auth.connection_token(admin, site_url)
+    subscription = auth.subscription_token(admin, site_url, channel)
 
     async def scenario():
-        client, _ = rtclient.make_client(ws_url, None, site_url, ca_file=ca_file, token=connection)
+        client = client_factory(ws_url, None, token=connection)
         try:
-            await client.connect()
-            await client.ready(5)
-            sub = client.new_subscription(channel, token=subscription)
-            await sub.subscribe()
-            await sub.ready(5)
-            return sub.state
+            await client.connect(timeout=5)
+            subscriber = await client.subscribe(channel, token=subscription, timeout=5)
+            return subscriber.subscription.state
         finally:
-            await client.disconnect()
+            await client.close()
 
     assert str(run(scenario())).endswith("SUBSCRIBED")
 
@@ -218,29 +216,26 @@ def test_subscription_token_opens_a_staff_room(login, site_url, ws_url, ca_file)
 def test_bad_token_closes_the_channels_socket_with_4001(token, login, site_url, channels_url,
                                                          channels_factory):
     if token == "expired":
-        import jwt  # PyJWT, as the app signs them; a real token re-signed with exp in the past
-
-        good = login("alice").get(f"{site_url}/chat/token/", timeout=10).json()["token"]
-        claims = jwt.decode(good, options={"verify_signature": False})
-        token = jwt.encode({**claims, "exp": 1}, "wrong-key-for-an-expired-token-000000", algorithm="HS256")
+        # A real token's claims re-signed (PyJWT, as the app signs them) with exp in the past.
+        token = auth.expired_copy(auth.connection_token(login("alice"), site_url))
 
     async def scenario():
         async with channels_factory(channels_url(token=token)):
             pass
 
-    with pytest.raises(rtclient.ChannelsClosed) as closed:
+    with pytest.raises(ChannelsClosed) as closed:
         run(scenario())
     assert closed.value.code == 4001
 
 
 def test_channels_refuses_anonymous_staff_room_and_foreign_origin(login, channels_url, channels_factory):
-    alice = rtclient.cookie_header(login("alice"))
+    alice = cookie_header(login("alice"))
 
     async def refused(url, cookie, **kwargs):
         try:
             async with channels_factory(url, cookie, **kwargs):
                 return None
-        except rtclient.ChannelsClosed as exc:
+        except ChannelsClosed as exc:
             return exc.code
         except websockets.InvalidStatus as exc:
             return exc.response.status_code

@@ -13,7 +13,22 @@ import pytest
 pytestmark = pytest.mark.skipif(os.environ.get("RTSTACK_FIREWALL") != "1",
                                 reason="the firewall is off for this inventory (RTSTACK_FIREWALL != 1)")
 
-PORTS = {"redis": 6379, "centrifugo": 8000, "centrifugo-internal": 9000, "django": 8001}
+
+def service_port(manifest, host: str, port: str) -> int:
+    """The port of service ``port`` (a port name of PATHS) on ``host``, from the manifest:
+    redis, centrifugo (client port), centrifugo-internal (API/health), django (gunicorn)."""
+    if port == "redis":
+        ports = [server.port for server in manifest.redis.servers if server.host == host]
+    elif port == "centrifugo":
+        ports = [node.port for node in manifest.centrifugo_on(host)]
+    elif port == "centrifugo-internal":
+        ports = [node.internal_port for node in manifest.centrifugo_on(host)]
+    elif port == "django":
+        ports = [item.port for item in manifest.gunicorn_on(host)]
+    else:
+        raise ValueError(f"unknown port name {port!r}")
+    assert ports, f"the manifest lists no {port} port on {host}"
+    return ports[0]
 
 
 def connects(host, ip: str, port: int) -> bool:
@@ -38,9 +53,9 @@ PATHS = [
 
 @pytest.mark.parametrize("source,target,port,allowed", PATHS,
                          ids=[f"{s}-to-{t}:{p}-{'open' if a else 'dropped'}" for s, t, p, a in PATHS])
-def test_tier_paths(hosts, groups, address, source, target, port, allowed):
-    ip = address[groups[target][0]]
-    assert connects(hosts[source][0], ip, PORTS[port]) is allowed
+def test_tier_paths(hosts, groups, manifest, source, target, port, allowed):
+    name = groups[target][0]
+    assert connects(hosts[source][0], manifest.address(name), service_port(manifest, name, port)) is allowed
 
 
 def test_ruleset_is_loaded_and_drops_by_default(hosts):

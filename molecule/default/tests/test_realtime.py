@@ -1,8 +1,8 @@
-"""End-to-end real-time checks with real WebSocket clients (centrifuge-python).
+"""End-to-end real-time checks with real WebSocket clients (rtclient.centrifugo).
 
-Two logged-in users connect to different Centrifugo nodes (each straight to a node's own client
-port) and a third through nginx; a message published on one node reaches the clients of the
-other node through Redis, and Django's publish proxy stores it.
+Two logged-in users connect to Centrifugo nodes of different hosts (each straight to a node's own
+client port, from the manifest) and a third through nginx; a message published on one node
+reaches the clients of the other node through Redis, and Django's publish proxy stores it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import uuid
 import pytest
 from centrifuge import CentrifugeError
 
-from tests import rtclient
+from rtclient.auth import cookie_header
 
 CHANNEL = "rooms:lobby"
 
@@ -22,32 +22,29 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def node_ws_url(address: str) -> str:
-    return f"ws://{address}:8000{rtclient.WEBSOCKET_PATH}"
-
-
-def test_message_crosses_nodes_through_redis_and_is_stored(login, address, groups, ws_url, site_url, hosts,
+def test_message_crosses_nodes_through_redis_and_is_stored(login, manifest, ws_url, site_url, hosts,
                                                           client_factory):
     alice = login("alice")
     bob = login("bob")
-    node1, node2 = (address[name] for name in groups["centrifugo"][:2])
+    node1 = manifest.centrifugo[0]
+    node2 = next(node for node in manifest.centrifugo if node.host != node1.host)
     text = f"cross-node {uuid.uuid4()}"
 
     async def scenario():
-        pub_client, _ = client_factory(node_ws_url(node1), rtclient.cookie_header(alice))
-        sub_client, _ = client_factory(node_ws_url(node2), rtclient.cookie_header(bob))
-        nginx_client, _ = client_factory(ws_url, rtclient.cookie_header(bob))
+        pub_client = client_factory(node1.client_url, cookie_header(alice))
+        sub_client = client_factory(node2.client_url, cookie_header(bob))
+        nginx_client = client_factory(ws_url, cookie_header(bob))
         try:
-            pub_sub, _ = await rtclient.subscribe(pub_client, CHANNEL)
-            _, inbox_node2 = await rtclient.subscribe(sub_client, CHANNEL)
-            _, inbox_nginx = await rtclient.subscribe(nginx_client, CHANNEL)
+            pub_sub = await pub_client.subscribe(CHANNEL)
+            inbox_node2 = await sub_client.subscribe(CHANNEL)
+            inbox_nginx = await nginx_client.subscribe(CHANNEL)
             await pub_sub.publish({"text": text})
             got_node2 = await inbox_node2.wait_for(lambda d: d.get("text") == text, timeout=5)
             got_nginx = await inbox_nginx.wait_for(lambda d: d.get("text") == text, timeout=5)
             return got_node2, got_nginx
         finally:
             for client in (pub_client, sub_client, nginx_client):
-                await client.disconnect()
+                await client.close()
 
     got_node2, got_nginx = run(scenario())
     # The publish proxy rewrote the data: the username and the stored message id are added.
@@ -68,29 +65,29 @@ def test_message_crosses_nodes_through_redis_and_is_stored(login, address, group
 
 def test_anonymous_client_is_refused(ws_url, client_factory):
     async def scenario():
-        client, events = client_factory(ws_url, None)
+        client = client_factory(ws_url, None)
         try:
-            await client.connect()
-            await asyncio.wait_for(events.disconnected.wait(), 5)
-            return events.disconnects[0]
+            await client.connect(wait=False)
+            await asyncio.wait_for(client.events.disconnected.wait(), 5)
+            return client.events.disconnects[0]
         finally:
-            await client.disconnect()
+            await client.close()
 
-    ctx = run(scenario())
+    disconnect = run(scenario())
     # Django's connect proxy answers {"disconnect": {"code": 4501, "reason": "unauthorized"}}.
-    assert ctx.code == 4501
+    assert disconnect.code == 4501
 
 
 def test_staff_room_is_refused_to_a_regular_user(login, ws_url, client_factory):
     bob = login("bob")
 
     async def scenario():
-        client, _ = client_factory(ws_url, rtclient.cookie_header(bob))
+        client = client_factory(ws_url, cookie_header(bob))
         try:
             with pytest.raises((CentrifugeError, asyncio.TimeoutError)):
-                await rtclient.subscribe(client, "rooms:staff", timeout=3)
+                await client.subscribe("rooms:staff", timeout=3)
         finally:
-            await client.disconnect()
+            await client.close()
 
     run(scenario())
 
@@ -100,12 +97,12 @@ def test_foreign_origin_is_refused(login, ws_url, client_factory):
 
     async def scenario():
         # A logged-in user's cookie, but a page from another origin: client.allowed_origins refuses it.
-        client, _ = client_factory(ws_url, rtclient.cookie_header(alice), origin="https://evil.example")
+        client = client_factory(ws_url, cookie_header(alice), origin="https://evil.example")
         try:
-            await client.connect()
+            await client.connect(wait=False)
             with pytest.raises((CentrifugeError, asyncio.TimeoutError)):
                 await client.ready(3)
         finally:
-            await client.disconnect()
+            await client.close()
 
     run(scenario())

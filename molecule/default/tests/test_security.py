@@ -5,15 +5,15 @@ sandboxing, and that no secret leaks into journals, world-readable files or Ansi
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+
+from rtclient.playbook import run_playbook
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRETS = ["redis_requirepass", "redis_centrifugo_password", "centrifugo_http_api_key", "django_secret_key",
@@ -60,27 +60,29 @@ def test_tls_follows_the_intermediate_profile(site_url):
         tls_handshake(site_url, maximum=ssl.TLSVersion.TLSv1_2, ciphers="AES128-SHA:@SECLEVEL=0")
 
 
-def test_centrifugo_api_needs_the_key(address, groups, credentials):
-    url = f"http://{address[groups['centrifugo'][0]]}:9000/api/info"
+def test_centrifugo_api_needs_the_key(manifest, credentials):
+    url = f"{manifest.centrifugo[0].api_url}/info"
     refused = requests.post(url, json={}, timeout=5)
     assert refused.status_code == 401
     key = credentials("centrifugo_http_api_key")
     accepted = requests.post(url, json={}, headers={"X-API-Key": key}, timeout=5)
     assert accepted.status_code == 200
     nodes = accepted.json()["result"]["nodes"]
-    assert {node["name"] for node in nodes} == set(groups["centrifugo"])
+    assert {node["name"] for node in nodes} == {node.name for node in manifest.centrifugo}
 
 
-def test_centrifugo_admin_is_off(address, groups):
-    response = requests.get(f"http://{address[groups['centrifugo'][0]]}:9000/admin/", timeout=5)
+def test_centrifugo_admin_is_off(manifest):
+    node = manifest.centrifugo[0]
+    response = requests.get(f"http://{node.address}:{node.internal_port}/admin/", timeout=5)
     assert response.status_code == 404
 
 
-def test_redis_acl_user_is_limited_to_centrifugo(hosts, address, groups, credentials):
-    redis = hosts["redis"][0]
-    ip = address[groups["redis"][0]]
+def test_redis_acl_user_is_limited_to_centrifugo(manifest, host_by_name, credentials):
+    server = manifest.redis.servers[0]
+    redis = host_by_name[server.host]
     password = credentials("redis_centrifugo_password")
-    cli = f"REDISCLI_AUTH={password} redis-cli --no-auth-warning -h {ip} --user centrifugo"
+    cli = (f"REDISCLI_AUTH={password} redis-cli --no-auth-warning -h {server.address} -p {server.port} "
+           "--user centrifugo")
     assert redis.check_output(f"{cli} ping") == "PONG"
     assert redis.check_output(f"{cli} set centrifugo.acl-test 1") == "OK"
     assert "NOPERM" in redis.run(f"{cli} set other-app-key 1").stdout
@@ -110,29 +112,32 @@ asyncio.run(main())
 """
 
 
-def test_django_redis_acl_user_runs_channels_redis_and_nothing_else(hosts, address, groups, credentials):
+def test_django_redis_acl_user_runs_channels_redis_and_nothing_else(hosts, manifest, host_by_name, credentials):
     # The app's real code (channels_redis group_add/group_send/receive: EVAL, BZPOPMIN, ZADD...;
     # the presence sorted set) against the real Redis, as the app's ACL user from the env file.
     django = hosts["django"][0]
     out = django.check_output(f"chat-manage shell -c '{CHANNELS_PROBE}'")
     assert out.strip().splitlines()[-1] == "RedisChannelLayer probe ['probe-user']"
-    redis = hosts["redis"][0]
-    ip = address[groups["redis"][0]]
+    server = manifest.redis.servers[0]
+    redis = host_by_name[server.host]
     cli = (f"REDISCLI_AUTH={credentials('redis_django_password')} redis-cli --no-auth-warning "
-           f"-h {ip} --user django")
+           f"-h {server.address} -p {server.port} --user django")
     assert redis.check_output(f"{cli} ping") == "PONG"
     assert "NOPERM" in redis.run(f"{cli} get centrifugo.acl-test").stdout
     assert "NOPERM" in redis.run(f"{cli} flushall").stdout
     assert "NOPERM" in redis.run(f"{cli} publish centrifugo.client.x y").stdout
 
 
-@pytest.mark.parametrize("group,unit,writable", [
-    ("centrifugo", "centrifugo@8000", "/var/lib/centrifugo"),
-    ("django", "chat-gunicorn", "/srv/chat/data"),
-    ("django", "chat-daphne@8101", "/srv/chat/data"),
+@pytest.mark.parametrize("tier,writable", [
+    ("centrifugo", "/var/lib/centrifugo"),
+    ("gunicorn", "/srv/chat/data"),
+    ("daphne", "/srv/chat/data"),
 ])
-def test_units_are_sandboxed(hosts, group, unit, writable):
-    for host in hosts[group]:
+def test_units_are_sandboxed(tier_units, host_by_name, tier, writable):
+    units = tier_units(tier)
+    assert units, f"the manifest lists no {tier} process"
+    for name, unit in units:
+        host = host_by_name[name]
         props = host.service(unit).systemd_properties
         assert props["User"] not in ("", "root")
         assert props["NoNewPrivileges"] == "yes"
@@ -157,40 +162,30 @@ def test_no_secret_in_journals_or_world_readable_files(hosts, credentials):
             assert leaked.stdout.strip() == "", f"world-readable files hold a secret: {leaked.stdout}"
 
 
-def ansible_playbook(*args: str) -> subprocess.CompletedProcess:
-    """ansible-playbook on the scenario's own inventory, with the project's roles."""
-    inventory = os.environ.get("RTSTACK_INVENTORY") or os.environ["MOLECULE_INVENTORY_FILE"]
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_PIPELINING="1", ANSIBLE_INTERPRETER_PYTHON="/usr/bin/python3",
-               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer")
-    return subprocess.run(["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml"), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_no_secret_in_verbose_diff_output(credentials):
     # Check mode with --diff and -v, with settings changed in every file that holds a secret
     # (redis.conf, config.json, chat.env): the diffs are computed but must not be shown.
-    result = ansible_playbook("--check", "--diff", "-v", "-e", "redis_loglevel=verbose",
-                              "-e", "centrifugo_log_level=debug", "-e", "django_log_level=DEBUG")
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
+    result = run_playbook("site.yml", "--check", "--diff", "-v", "-e", "redis_loglevel=verbose",
+                          "-e", "centrifugo_log_level=debug", "-e", "django_log_level=DEBUG")
+    output = result.output
+    assert result.returncode == 0, result.tail()
     assert "changed=" in output
     for name in SECRETS:
         assert credentials(name) not in output, f"{name} printed by ansible-playbook -v --diff"
 
 
-def test_failed_config_check_keeps_the_old_config_live(hosts, address, groups):
-    node = hosts["centrifugo"][0]
+def test_failed_config_check_keeps_the_old_config_live(manifest, host_by_name):
+    instance = manifest.centrifugo[0]
+    node = host_by_name[instance.host]
     before = node.file("/etc/centrifugo/config.json").sha256sum
-    result = ansible_playbook("--tags", "centrifugo_configure",
-                              "-e", '{"centrifugo_config_extra": {"bogus_key": 1}}')
-    output = result.stdout + result.stderr
+    result = run_playbook("site.yml", "--tags", "centrifugo_configure",
+                          "-e", '{"centrifugo_config_extra": {"bogus_key": 1}}')
+    output = result.output
     assert result.returncode != 0
     assert "unknown keys in config: bogus_key" in output
     assert node.file("/etc/centrifugo/config.json").sha256sum == before
-    assert node.service("centrifugo@8000").is_running
-    ip = address[groups["centrifugo"][0]]
-    assert requests.get(f"http://{ip}:9000/health", timeout=5).status_code == 200
+    assert node.service(instance.unit).is_running
+    assert requests.get(instance.health_url, timeout=5).status_code == 200
 
 
 def test_request_body_size_is_limited(site_url, ca_file):

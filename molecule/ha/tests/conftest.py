@@ -1,5 +1,5 @@
-"""The scaled-out scenario's verify tests use the default scenario's fixtures (hosts by inventory
-group, addresses, site URL, logins, clients): loaded from there rather than copied."""
+"""The scaled-out scenario's verify tests use the default scenario's fixtures (manifest, hosts by
+inventory group, addresses, site URL, logins, clients): loaded from there rather than copied."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ _spec = importlib.util.spec_from_file_location(
 _default = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_default)
 
+manifest = _default.manifest
 groups = _default.groups
+host_by_name = _default.host_by_name
 hosts = _default.hosts
+tier_units = _default.tier_units
 address = _default.address
 site_url = _default.site_url
 site_http_url = _default.site_http_url

@@ -11,10 +11,11 @@ import shlex
 import uuid
 
 import pytest
-import redis.sentinel
+import redis
 import requests
 
-from tests import rtclient
+from rtclient.auth import cookie_header
+from rtclient.channels import ChannelsClient, channels_url
 
 CHANNEL = "rooms:lobby"
 
@@ -24,12 +25,10 @@ def run(coro):
 
 
 @pytest.fixture(scope="module")
-def instances(groups, address):
-    """(host name, address, client port, internal port, node name) of every Centrifugo instance, from
-    the instances' environment files on the hosts."""
-    return [(name, address[name], int(env["CENTRIFUGO_HTTP_SERVER_PORT"]),
-             int(env["CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT"]), env["CENTRIFUGO_NODE_NAME"])
-            for name in groups["centrifugo"] for env in rtclient.centrifugo_instances(name)]
+def instances(manifest):
+    """(host name, address, client port, internal port, node name) of every Centrifugo instance,
+    from the manifest (test_three_nodes_two_on_one_host checks it against the hosts)."""
+    return [(node.host, node.address, node.port, node.internal_port, node.name) for node in manifest.centrifugo]
 
 
 def test_three_nodes_two_on_one_host(instances, hosts, groups):
@@ -37,9 +36,13 @@ def test_three_nodes_two_on_one_host(instances, hosts, groups):
     per_host = {name: [i for i in instances if i[0] == name] for name in groups["centrifugo"]}
     assert sorted(len(v) for v in per_host.values()) == [1, 2]
     for name, host in zip(groups["centrifugo"], hosts["centrifugo"]):
-        for _, _, port, _, _ in per_host[name]:
+        for _, _, port, internal_port, node_name in per_host[name]:
             unit = host.service(f"centrifugo@{port}")
             assert unit.is_running and unit.is_enabled
+            # The instance's environment file on the host says what the manifest says.
+            env = host.file(f"/etc/centrifugo/instances/{port}.env").content_string
+            assert f"CENTRIFUGO_NODE_NAME={node_name}\n" in env
+            assert f"CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT={internal_port}\n" in env
         assert not host.file("/etc/systemd/system/centrifugo.service").exists
 
 
@@ -61,7 +64,7 @@ def test_nginx_upstream_lists_every_instance(instances, hosts):
     assert " down;" not in upstream
 
 
-def test_message_crosses_instances_and_hosts(instances, login, ws_url, client_factory):
+def test_message_crosses_instances_and_hosts(instances, manifest, login, ws_url, client_factory):
     """A message published by a client of the second instance of the two-instance host reaches a
     client of the first instance of that host, one of the other host, and one through nginx."""
     alice, bob = login("alice"), login("bob")
@@ -70,32 +73,35 @@ def test_message_crosses_instances_and_hosts(instances, login, ws_url, client_fa
         by_host.setdefault(item[0], []).append(item)
     double = next(v for v in by_host.values() if len(v) == 2)
     single = next(v for v in by_host.values() if len(v) == 1)[0]
-    urls = [f"ws://{ip}:{port}{rtclient.WEBSOCKET_PATH}" for _, ip, port, _, _ in (double[1], double[0], single)]
+    client_urls = {(node.host, node.port): node.client_url for node in manifest.centrifugo}
+    urls = [client_urls[(name, port)] for name, _, port, _, _ in (double[1], double[0], single)]
     text = f"cross-instance {uuid.uuid4()}"
 
     async def scenario():
-        pub, _ = client_factory(urls[0], rtclient.cookie_header(alice))
-        receivers = [client_factory(url, rtclient.cookie_header(bob))[0] for url in urls[1:] + [ws_url]]
+        pub = client_factory(urls[0], cookie_header(alice))
+        receivers = [client_factory(url, cookie_header(bob)) for url in urls[1:] + [ws_url]]
         try:
-            pub_sub, _ = await rtclient.subscribe(pub, CHANNEL)
-            inboxes = [(await rtclient.subscribe(client, CHANNEL))[1] for client in receivers]
+            pub_sub = await pub.subscribe(CHANNEL)
+            inboxes = [await client.subscribe(CHANNEL) for client in receivers]
             await pub_sub.publish({"text": text})
             return [await inbox.wait_for(lambda d: d.get("text") == text, timeout=5) for inbox in inboxes]
         finally:
             for client in [pub, *receivers]:
-                await client.disconnect()
+                await client.close()
 
     got = run(scenario())
     assert len(got) == 3 and all(item["user"] == "alice" for item in got)
 
 
-def test_sentinels_agree_on_one_master_with_two_replicas(groups, address, credentials):
+def test_sentinels_agree_on_one_master_with_two_replicas(manifest, groups, address, credentials):
     password = credentials("redis_sentinel_password")
     masters = set()
-    for name in groups["redis"]:
-        sentinel = redis.Redis(host=address[name], port=26379, password=password, socket_timeout=3,
+    sentinels = manifest.redis.sentinels
+    assert manifest.redis_mode == "sentinel" and len(sentinels) == len(groups["redis"]) == 3
+    for item in sentinels:
+        sentinel = redis.Redis(host=item.address, port=item.port, password=password, socket_timeout=3,
                                decode_responses=True)
-        master = sentinel.sentinel_master("rtstack")
+        master = sentinel.sentinel_master(manifest.redis.sentinel_master_name)
         masters.add((master["ip"], master["port"]))
         assert master["num-slaves"] == 2 and master["num-other-sentinels"] == 2, master
         assert "s_down" not in master["flags"] and "o_down" not in master["flags"], master
@@ -104,31 +110,34 @@ def test_sentinels_agree_on_one_master_with_two_replicas(groups, address, creden
     assert ip in {address[name] for name in groups["redis"]}
 
 
-def test_django_hosts_share_the_postgresql_database(groups, hosts, address, login):
+def test_django_hosts_share_the_postgresql_database(manifest, groups, hosts, login):
     """Both Django hosts use PostgreSQL, and a session made through nginx is valid on each."""
     for host in hosts["django"]:
         vendor = host.check_output("chat-manage shell -c 'from django.db import connection; print(connection.vendor)'")
         assert vendor.strip().splitlines()[-1] == "postgresql"  # the shell first lists its auto-imports
     session = login("alice")
-    for name in groups["django"]:
-        page = requests.get(f"http://{address[name]}:8001/", cookies=session.cookies.get_dict(),
+    gunicorns = {item.host: item.url for item in manifest.gunicorn}
+    assert set(gunicorns) == set(groups["django"]) and len(gunicorns) == 2
+    for name, url in gunicorns.items():
+        page = requests.get(f"{url}/", cookies=session.cookies.get_dict(),
                             headers={"Host": "127.0.0.1"}, timeout=10, allow_redirects=False)
         assert page.status_code == 200, (name, page.status_code)
 
 
-def test_channels_layer_over_sentinel(groups, hosts, address, login, site_url, ca_file):
+def test_channels_layer_over_sentinel(manifest, groups, host_by_name, login, site_url):
     """A Channels client on daphne of Django host 1 gets a message published by the management
     command on Django host 2: channels_redis found the master through the sentinels."""
     session = login("alice")
     text = f"channels over sentinel {uuid.uuid4()}"
-    first = address[groups["django"][0]]
+    first, second = groups["django"][:2]
+    daphne = manifest.daphne_on(first)[0]
 
     async def scenario():
-        url = f"ws://{first}:8101{rtclient.CHANNELS_PATH.format(room='lobby')}"
-        async with rtclient.ChannelsClient(url, cookie=rtclient.cookie_header(session), origin=site_url) as client:
+        url = channels_url(daphne.url, "lobby")
+        async with ChannelsClient(url, cookie=cookie_header(session), origin=site_url) as client:
             await asyncio.sleep(0.5)
             await asyncio.to_thread(
-                hosts["django"][1].check_output,
+                host_by_name[second].check_output,
                 f"chat-manage publish rooms:lobby {shlex.quote(json.dumps({'text': text, 'user': 'ops'}))}")
             return await client.wait_message(text, timeout=10)
 

@@ -1,0 +1,90 @@
+"""What every measurement of a benchmark run shares: the stack (from its manifest), the logged-in
+session and its cookie, JWTs, the rooms, the connection makers and the publishers of each path."""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from rtclient import auth
+from rtclient.publish import CentrifugoPublisher, ChannelsPublisher, Publisher
+
+from . import load
+from .load import Receipts, Target
+from .stack import Stack
+
+
+class BenchContext:
+    """One benchmark run against a deployed stack.
+
+    Args:
+        args: the parsed command line (``python -m bench --help``).
+        stack: the stack (bench.stack.Stack.discover).
+
+    Logs ``args.user`` in through Django's login form and joins ``args.room`` (the join view
+    creates public rooms). Raises rtclient.auth.LoginError or requests errors when the site
+    refuses or does not answer.
+    """
+
+    def __init__(self, args: argparse.Namespace, stack: Stack) -> None:
+        self.args, self.stack = args, stack
+        manifest = stack.manifest
+        nginx = manifest.nginx[0]
+        self.site_url = stack.site_url
+        self.target = Target(f"{nginx.address}:{nginx.https_port}", self.site_url,
+                             str(stack.credentials_dir / "tls" / "ca.crt"), args.room)
+        session = auth.django_login(self.site_url, args.user, stack.credential(f"user_{args.user}"),
+                                    verify=self.target.ca_file)
+        # The room exists once someone joined it (the join view creates public rooms).
+        session.get(f"{self.site_url}/rooms/join/", params={"name": args.room}, timeout=10).raise_for_status()
+        self.session = session
+        self.cookie = auth.cookie_header(session)
+        self.channel = f"rooms:{args.room}"
+        self.rooms: list[str] = [args.room]
+        # Every node's server API, the first one first (CentrifugoPublisher falls over to the next).
+        self.api_urls = [node.api_url for node in manifest.centrifugo]
+        self.api_key = stack.credential("centrifugo_http_api_key")
+        # Standalone Redis (make up's inventory): its first server. A sentinel deployment would
+        # need the current master instead.
+        redis = manifest.redis.servers[0]
+        self.redis_url = (f"redis://django:{stack.credential('redis_django_password')}"
+                          f"@{redis.address}:{redis.port}/0")
+
+    def token(self, path: str = auth.CONNECTION_TOKEN_PATH, **params: str) -> str:
+        """A JWT from one of Django's token views (rtclient.auth.fetch_token; raises TokenError)."""
+        return auth.fetch_token(self.session, self.site_url, path, **params)
+
+    def spread_rooms(self) -> list[str]:
+        """The ``--burst-rooms`` rooms burst clients are spread over (created through the join
+        view), kept as ``self.rooms``. One room for thousands of clients would measure the rooms
+        namespace's join/leave pushes (each subscribe is pushed to every subscriber already there:
+        quadratic), not connection handling; a chat spreads its users over rooms."""
+        names = [f"{self.args.room}-{k}" for k in range(self.args.burst_rooms)]
+        for name in names:
+            self.session.get(f"{self.site_url}/rooms/join/", params={"name": name},
+                             timeout=10).raise_for_status()
+        self.rooms = names
+        return names
+
+    def maker(self, path: str, receipts: Receipts, auth_kind: str = "cookie",
+              rooms: list[str] | None = None) -> Callable[[int], Any]:
+        """``make(i)`` for load.open_many: a connection of ``path`` (``centrifugo`` or
+        ``channels``) authenticated by ``auth_kind`` (``cookie``, or ``jwt``: connection token,
+        and on Centrifugo a subscription token for its room), to room ``rooms[i % len(rooms)]``
+        (default: the benchmark room)."""
+        rooms = rooms or [self.args.room]
+        token = self.token(auth.CONNECTION_TOKEN_PATH) if auth_kind == "jwt" else None
+        if path == "centrifugo":
+            if token:
+                sub_tokens = [self.token(auth.SUBSCRIPTION_TOKEN_PATH, channel=f"rooms:{r}") for r in rooms]
+                return lambda i: load.centrifugo_client(self.target, receipts, token=token, room=rooms[i % len(rooms)],
+                                                        sub_token=sub_tokens[i % len(rooms)])
+            return lambda i: load.centrifugo_client(self.target, receipts, cookie=self.cookie,
+                                                    room=rooms[i % len(rooms)])
+        return lambda i: load.channels_client(self.target, receipts, cookie=None if token else self.cookie,
+                                              token=token, room=rooms[i % len(rooms)])
+
+    def publisher(self, path: str) -> Publisher:
+        """The publisher of ``path``: Centrifugo's server API, or channels_redis ``group_send``."""
+        if path == "centrifugo":
+            return CentrifugoPublisher(self.api_urls, self.api_key, self.channel)
+        return ChannelsPublisher(self.redis_url, f"chat_room.{self.args.room}")

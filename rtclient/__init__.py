@@ -1,0 +1,15 @@
+"""Real clients of a deployed rtstack, shared by the molecule verify tests, the HA drills and the
+benchmark (``python -m bench``). One job per module:
+
+- :mod:`rtclient.manifest`: the stack manifest (``build/<stack>/stack.json``, rendered by
+  ``playbooks/site.yml``): hosts, addresses and ports of every tier;
+- :mod:`rtclient.auth`: Django login, session cookies, generated credentials, JWTs;
+- :mod:`rtclient.centrifugo`: one Centrifugo WebSocket client (centrifuge-python);
+- :mod:`rtclient.channels`: one Django Channels WebSocket client (websockets);
+- :mod:`rtclient.publish`: publishers (Centrifugo's server API through ``cent``, channels_redis);
+- :mod:`rtclient.hosts`: Docker-side helpers (exec in a test-host container);
+- :mod:`rtclient.tls`: the TLS context of a ``wss://`` client.
+
+Nothing here is a stand-in: the session cookie comes from Django's real login form, and every
+WebSocket goes to a real Centrifugo node or daphne process (directly or through nginx).
+"""

@@ -1,0 +1,167 @@
+"""Authentication against the deployed site: Django's login form, the session cookie, the
+secrets the inventory generated, and the JWTs of Django's token views (chat.token_views).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import requests
+
+#: Django's connection-token view: ``GET`` -> ``{"token": "<connection JWT>"}``.
+CONNECTION_TOKEN_PATH = "/chat/token/"
+#: Django's subscription-token view: ``GET ?channel=rooms:<name>`` -> ``{"token": ...}``.
+SUBSCRIPTION_TOKEN_PATH = "/chat/token/subscription/"
+
+
+class LoginError(RuntimeError):
+    """Django's login form did not accept the credentials."""
+
+
+class TokenError(RuntimeError):
+    """A token view refused (``status_code``: 403 forbidden room, 404 unknown room, 400 bad
+    channel, 503 token authentication disabled) or answered without a token."""
+
+    def __init__(self, url: str, status_code: int, body: str) -> None:
+        super().__init__(f"{url} answered HTTP {status_code}: {body[:200]}")
+        self.url, self.status_code = url, status_code
+
+
+def django_login(site_url: str, username: str, password: str, timeout: float = 10.0,
+                 verify: str | bool = True) -> requests.Session:
+    """Log in through Django's login form, the way a browser does.
+
+    Args:
+        site_url: the site's origin, e.g. ``"https://127.0.0.1:8443"`` (no trailing slash).
+        username, password: a Django user's credentials.
+        timeout: per-request timeout in seconds.
+        verify: CA bundle path that signs the site's certificate (the self-signed certificate of
+            the test hosts), or True for the system's CAs.
+
+    Returns:
+        A ``requests.Session`` holding the ``sessionid`` and ``csrftoken`` cookies.
+
+    Raises:
+        LoginError: the form did not redirect (wrong credentials) or set no session cookie.
+        requests.RequestException: the site did not answer.
+    """
+    session = requests.Session()
+    # REQUESTS_CA_BUNDLE and friends would override session.verify: trust only what is given.
+    session.trust_env = False
+    session.verify = verify
+    login_url = f"{site_url}/accounts/login/"
+    session.get(login_url, timeout=timeout).raise_for_status()
+    response = session.post(
+        login_url,
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+        },
+        headers={"Referer": login_url, "Origin": site_url},
+        allow_redirects=False,
+        timeout=timeout,
+    )
+    if response.status_code != 302 or "sessionid" not in session.cookies:
+        raise LoginError(f"login of {username!r} at {login_url} failed: HTTP {response.status_code}")
+    return session
+
+
+def cookie_header(session: requests.Session) -> str:
+    """The session's cookies as one ``Cookie`` request header value (RFC 6265 section 5.4)."""
+    return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
+
+
+def credentials_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The directory of the inventory's generated secrets: ``explicit``, else env
+    ``RTSTACK_CREDENTIALS_DIR``.
+
+    Raises:
+        KeyError: neither is given.
+    """
+    if explicit:
+        return Path(explicit)
+    try:
+        return Path(os.environ["RTSTACK_CREDENTIALS_DIR"])
+    except KeyError:
+        raise KeyError("RTSTACK_CREDENTIALS_DIR is not set: the directory of the inventory's "
+                       "generated secrets (e.g. inventories/local/credentials)") from None
+
+
+def read_credential(name: str, credentials_dir: str | os.PathLike | None = None) -> str:
+    """A secret the inventory generated (an ``ansible.builtin.password`` lookup file, e.g.
+    ``user_alice``), without the ``salt=`` suffix that lookup may append.
+
+    Raises:
+        FileNotFoundError: no such secret; KeyError: no credentials directory (see
+        :func:`credentials_root`).
+    """
+    base = credentials_root(credentials_dir)
+    return (base / name).read_text().split(" salt=")[0].strip()
+
+
+def ca_file(credentials_dir: str | os.PathLike | None = None) -> str:
+    """Path of the test CA (``<credentials>/tls/ca.crt``, made by the nginx role) that signs the
+    self-signed site certificate of the test hosts."""
+    return str(credentials_root(credentials_dir) / "tls" / "ca.crt")
+
+
+def fetch_token(session: requests.Session, site_url: str, path: str = CONNECTION_TOKEN_PATH,
+                timeout: float = 10.0, **params: str) -> str:
+    """A JWT from one of Django's token views, for the session's user.
+
+    Args:
+        session: a logged-in session (:func:`django_login`).
+        site_url: the site's origin, no trailing slash.
+        path: :data:`CONNECTION_TOKEN_PATH` or :data:`SUBSCRIPTION_TOKEN_PATH`.
+        timeout: seconds.
+        params: query parameters (``channel="rooms:<name>"`` for a subscription token).
+
+    Raises:
+        TokenError: the view answered other than 200 with a token.
+        requests.RequestException: the site did not answer.
+    """
+    url = f"{site_url}{path}"
+    response = session.get(url, params=params or None, timeout=timeout, allow_redirects=False)
+    token = None
+    if response.status_code == 200:
+        try:
+            token = response.json().get("token")
+        except ValueError:
+            token = None
+    if not token:
+        raise TokenError(url, response.status_code, response.text)
+    return token
+
+
+def connection_token(session: requests.Session, site_url: str, timeout: float = 10.0) -> str:
+    """A connection JWT (``/chat/token/``): Centrifugo verifies it before, and instead of, the
+    connect proxy (https://centrifugal.dev/docs/server/authentication); the Channels consumer
+    takes it as ``?token=``. Raises as :func:`fetch_token`."""
+    return fetch_token(session, site_url, CONNECTION_TOKEN_PATH, timeout)
+
+
+def subscription_token(session: requests.Session, site_url: str, channel: str,
+                       timeout: float = 10.0) -> str:
+    """A subscription JWT for ``channel`` (``rooms:<name>``; ``/chat/token/subscription/``):
+    Centrifugo verifies it instead of calling the subscribe proxy
+    (https://centrifugal.dev/docs/server/channel_token_auth). Raises as :func:`fetch_token`
+    (TokenError with ``status_code`` 403 when the user may not enter the room)."""
+    return fetch_token(session, site_url, SUBSCRIPTION_TOKEN_PATH, timeout, channel=channel)
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, without verifying its signature (RFC 7519; PyJWT)."""
+    import jwt
+
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def expired_copy(token: str, key: str = "wrong-key-for-an-expired-token-000000") -> str:
+    """``token``'s claims with ``exp`` = 1 (1970), signed HS256 with ``key`` (not the site's):
+    a token every verifier must refuse."""
+    import jwt
+
+    return jwt.encode({**token_claims(token), "exp": 1}, key, algorithm="HS256")

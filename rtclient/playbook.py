@@ -1,0 +1,87 @@
+"""Run the project's playbooks from tests and drills, and read their PLAY RECAP: one runner for the
+day-2 checks, the security tests, the rolling-upgrade drill and the deployment benchmark's report.
+
+The runs use the scenario's own inventory (``MOLECULE_INVENTORY_FILE``, or ``RTSTACK_INVENTORY``)
+and, under molecule, its Ansible configuration (``ANSIBLE_CONFIG``, which molecule writes with the
+scenario's fact cache); elsewhere the repository's ``ansible.cfg``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# "rt-redis-1                 : ok=52   changed=31   unreachable=0    failed=0 ..."
+_RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    """Per-host counts of the last PLAY RECAP of ansible-playbook's output:
+    ``{host: {"ok": n, "changed": n, "unreachable": n, "failed": n, "skipped": n,
+    "rescued": n, "ignored": n}}`` (empty when there is no recap)."""
+    recap: dict[str, dict[str, int]] = {}
+    lines = output.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("PLAY RECAP")]
+    if not starts:
+        return recap
+    for line in lines[starts[-1] + 1:]:
+        match = _RECAP_LINE.match(line.strip())
+        if not match:
+            if recap:
+                break
+            continue
+        recap[match["host"]] = {k: int(v) for k, v in
+                                (kv.split("=") for kv in match["counts"].split())}
+    return recap
+
+
+@dataclass
+class PlaybookRun:
+    """One finished ansible-playbook run: exit code, wall seconds, output (stdout then stderr),
+    and the PLAY RECAP's per-host counts."""
+
+    returncode: int
+    seconds: float
+    output: str
+    recap: dict[str, dict[str, int]]
+
+    def changed(self) -> dict[str, int]:
+        """Host -> its ``changed`` count, for the hosts with at least one change."""
+        return {host: counts["changed"] for host, counts in self.recap.items() if counts.get("changed")}
+
+    def tail(self, chars: int = 3000) -> str:
+        """The end of the output, for an assertion message."""
+        return self.output[-chars:]
+
+
+def inventory() -> str:
+    """The inventory of the stack under test: ``RTSTACK_INVENTORY``, else molecule's."""
+    return os.environ.get("RTSTACK_INVENTORY") or os.environ["MOLECULE_INVENTORY_FILE"]
+
+
+def run_playbook(playbook: str, *args: str, timeout: float = 900.0, env: dict[str, str] | None = None) -> PlaybookRun:
+    """Run ``ansible-playbook -i <inventory> playbooks/<playbook> <args>`` in the repository.
+
+    Args:
+        playbook: a file name under ``playbooks/`` (``"site.yml"``) or a path.
+        args: more arguments (``"--limit", "nginx"``, ``"--check"``, ...).
+        timeout: seconds before the run is killed (``subprocess.TimeoutExpired`` is raised).
+        env: extra environment variables.
+
+    Returns:
+        A :class:`PlaybookRun`; a failed run is returned too (check ``returncode``).
+    """
+    path = Path(playbook) if "/" in playbook else ROOT / "playbooks" / playbook
+    full_env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+                    ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer", **(env or {}))
+    full_env.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+    start = time.monotonic()
+    result = subprocess.run(["ansible-playbook", "-i", inventory(), str(path), *args], cwd=ROOT, env=full_env,
+                            capture_output=True, text=True, timeout=timeout)
+    output = result.stdout + result.stderr
+    return PlaybookRun(result.returncode, time.monotonic() - start, output, parse_recap(result.stdout))

@@ -1,0 +1,121 @@
+"""Publishers: Centrifugo's server HTTP API through ``cent`` (with failover over several nodes'
+API URLs) and the channel layer's ``group_send`` (channels_redis), as the app's ``publish()``
+sends on each path. Each has ``await send(data)`` and ``await close()``."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from cent import AsyncClient, InfoRequest, PublishRequest
+
+
+class PublishError(RuntimeError):
+    """Every Centrifugo API URL refused or failed the publication; ``errors`` maps each URL to
+    ``"<ExceptionType>: <message>"``."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("no Centrifugo API accepted the publication: "
+                         + "; ".join(f"{url}: {error}" for url, error in errors.items()))
+        self.errors = errors
+
+
+class Publisher:
+    """``await publisher.send(data)`` publishes one payload; ``await publisher.close()`` at the end."""
+
+    async def send(self, data: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class CentrifugoPublisher(Publisher):
+    """Publishes into ``channel`` through Centrifugo's server HTTP API
+    (https://centrifugal.dev/docs/server/server_api#publish). API publications bypass the
+    namespace's publish proxy.
+
+    Args:
+        api_urls: one ``http://<address>:<internal_port>/api`` URL or several (the manifest's
+            ``api_url`` of each instance); a failed publish is retried on the next URL, and the
+            URL that answered is used first next time.
+        api_key: the ``X-API-Key`` (credential ``centrifugo_http_api_key``).
+        channel: e.g. ``"rooms:lobby"``.
+        timeout: seconds per API request.
+
+    The ``cent`` clients are made at the first ``send`` (aiohttp needs the running event loop).
+    """
+
+    def __init__(self, api_urls: str | Sequence[str], api_key: str, channel: str, timeout: float = 10.0) -> None:
+        self.api_urls = [api_urls] if isinstance(api_urls, str) else list(api_urls)
+        if not self.api_urls:
+            raise ValueError("CentrifugoPublisher needs at least one API URL")
+        self.api_key, self.channel, self.timeout = api_key, channel, timeout
+        self._clients: list[AsyncClient] = []
+        self._index = 0
+
+    async def send(self, data: Any) -> str:
+        """Publish ``data`` (JSON-serialisable); returns the API URL that acknowledged it.
+
+        Raises:
+            PublishError: every URL failed (HTTP error, timeout, API error reply).
+        """
+        if not self._clients:
+            self._clients = [AsyncClient(url, self.api_key, timeout=self.timeout) for url in self.api_urls]
+        request = PublishRequest(channel=self.channel, data=data)
+        errors: dict[str, str] = {}
+        for attempt in range(len(self._clients)):
+            index = (self._index + attempt) % len(self._clients)
+            try:
+                await self._clients[index].publish(request)
+            except Exception as exc:  # noqa: BLE001 - any failure: try the next node
+                errors[self.api_urls[index]] = f"{type(exc).__name__}: {exc}"
+                continue
+            self._index = index
+            return self.api_urls[index]
+        raise PublishError(errors)
+
+    async def close(self) -> None:
+        for client in self._clients:
+            await client.close()
+        self._clients = []
+
+
+class ChannelsPublisher(Publisher):
+    """The app's ``group_send(group, {"type": "chat.message", "message": data})`` on the Redis
+    channel layer (channels_redis, same prefix as the app).
+
+    Args:
+        redis_url: ``redis://<user>:<password>@<address>:<port>/0`` (the app's ACL user
+            ``django``; address and port from the manifest's Redis servers).
+        group: the room's group, ``chat_room.<room>``.
+    """
+
+    def __init__(self, redis_url: str, group: str) -> None:
+        from channels_redis.core import RedisChannelLayer
+
+        self.layer, self.group = RedisChannelLayer(hosts=[{"address": redis_url}]), group
+
+    async def send(self, data: Any) -> None:
+        """Broadcast ``data`` as a chat message; raises redis errors when Redis refuses."""
+        await self.layer.group_send(self.group, {"type": "chat.message", "message": data})
+
+    async def close(self) -> None:
+        await self.layer.close_pools()
+
+
+async def node_client_counts(api_urls: Sequence[str], api_key: str, timeout: float = 3.0) -> dict[str, int]:
+    """Node name -> connected clients, from the ``info`` server API
+    (https://centrifugal.dev/docs/server/server_api#info) of the first URL that answers. Nodes
+    share these counts every few seconds, so a fresh connection may not be counted yet.
+
+    Raises:
+        RuntimeError: no URL answered.
+    """
+    for url in api_urls:
+        async with AsyncClient(url, api_key, timeout=timeout) as api:
+            try:
+                result = await api.info(InfoRequest())
+            except Exception:  # noqa: BLE001 - ask the next node
+                continue
+            return {item.name: item.num_clients for item in result.nodes}
+    raise RuntimeError(f"no Centrifugo node answered the info API ({', '.join(api_urls)})")
