@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 LOCAL_INV := inventories/local/hosts.yml
 
-.PHONY: help deps venv docker image artifacts up down lint test-app test-bad-input test-unit molecule molecule-default molecule-ha test test-bench bench
+.PHONY: help deps venv docker image artifacts up down lint test-app test-bad-input test-plugins test-unit molecule molecule-default molecule-ha test test-bench bench
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -49,6 +49,7 @@ up: deps venv image artifacts
 
 down: venv docker
 	ansible-playbook -i $(LOCAL_INV) playbooks/local_hosts.yml -e local_hosts_state=absent
+	rm -rf build/facts build/local
 
 lint: venv
 	yamllint -s .
@@ -65,11 +66,16 @@ test-bad-input: venv artifacts
 test-bench: venv
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bench.xml tests/test_bench_report.py
 
-test-unit: lint test-app test-bad-input test-bench
+# The topology and filter plugins, the client library's manifest reader, the generated role docs.
+test-plugins: venv
+	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/plugins.xml \
+	  tests/test_plugins.py tests/test_rtclient_manifest.py tests/test_role_docs.py
+
+test-unit: lint test-app test-bad-input test-bench test-plugins
 
 molecule: molecule-default molecule-ha
 
-# The whole stack on 5 hosts: converge, idempotence, verify.
+# The whole stack on 5 hosts: converge, idempotence, day-2 operations, verify.
 molecule-default: deps venv image artifacts
 	molecule test -s default
 

@@ -1,0 +1,122 @@
+"""Day-2 operations on the converged default scenario, run by its side_effect step (before verify):
+what an ops engineer runs once the stack is up must work and tell the truth.
+
+* ``--limit`` to every single host and every group converges with ``changed=0``;
+* ``--check --diff`` on the whole stack reports ``changed=0`` on every host, rc 0;
+* a tier playbook run alone (``playbooks/nginx.yml``, the whole inventory) works, ``changed=0``;
+* a changed nginx setting applied with ``--limit nginx`` reaches the nginx host, and only it;
+* converging one host while another host of the stack is stopped succeeds, with a warning that names
+  the stopped host (its address comes from the fact cache).
+
+Each run's wall time is printed (``day2: ... s``). The scenario's host_vars move ports off their
+defaults, so every run also re-renders the upstreams, proxies and firewall rules from the topology.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+from rtclient import auth, hosts  # noqa: E402
+from rtclient.manifest import load_manifest  # noqa: E402
+from rtclient.playbook import PlaybookRun, run_playbook  # noqa: E402
+
+MANIFEST = load_manifest()
+GROUPS = ("redis", "centrifugo", "django", "nginx")
+STACK_HOSTS = sorted(MANIFEST.hosts)
+
+
+def limits() -> list[str]:
+    """Every group, and every host that is not alone in its group (a one-host group's run is that
+    host's run)."""
+    out = list(GROUPS)
+    for group in GROUPS:
+        members = MANIFEST.hosts_in(group)
+        if len(members) > 1:
+            out += members
+    return out
+
+
+def timed(label: str, run: PlaybookRun) -> PlaybookRun:
+    print(f"day2: {label}: {run.seconds:.1f} s, rc {run.returncode}, changed {run.changed() or 0}")
+    return run
+
+
+def assert_no_change(run: PlaybookRun, expected_hosts: set[str]) -> None:
+    assert run.returncode == 0, run.tail()
+    assert set(run.recap) - {"localhost"} == expected_hosts, (sorted(run.recap), run.tail(1500))
+    assert run.changed() == {}, f"changed on a converged stack: {run.changed()}\n{run.tail()}"
+
+
+@pytest.mark.parametrize("limit", limits())
+def test_limit_to_one_host_or_group_changes_nothing(limit):
+    members = set(MANIFEST.hosts_in(limit)) if limit in GROUPS else {limit}
+    run = timed(f"site.yml --limit {limit}", run_playbook("site.yml", "--limit", limit))
+    assert_no_change(run, members)
+
+
+def test_check_diff_on_the_converged_stack_changes_nothing():
+    run = timed("site.yml --check --diff", run_playbook("site.yml", "--check", "--diff"))
+    assert_no_change(run, set(STACK_HOSTS))
+
+
+def test_a_tier_playbook_runs_alone():
+    run = timed("nginx.yml alone", run_playbook("nginx.yml"))
+    assert_no_change(run, set(MANIFEST.hosts_in("nginx")))
+
+
+def test_a_changed_nginx_setting_reaches_only_nginx():
+    nginx = MANIFEST.hosts_in("nginx")
+    site = "/etc/nginx/sites-available/chat.conf"
+    try:
+        run = timed("site.yml --limit nginx (changed setting)",
+                    run_playbook("site.yml", "--limit", "nginx", "-e", "nginx_static_expires=2h"))
+        assert run.returncode == 0, run.tail()
+        assert set(run.changed()) == set(nginx), run.changed()
+        for host in nginx:
+            assert "expires 2h;" in hosts.exec_in(host, ["cat", site]).stdout
+        static = requests.get(f"{MANIFEST.site_url}/static/chat/chat.css", verify=auth.ca_file(), timeout=10)
+        assert static.status_code == 200 and "max-age=7200" in static.headers.get("Cache-Control", "")
+    finally:
+        back = timed("site.yml --limit nginx (setting back)",
+                     run_playbook("site.yml", "--limit", "nginx", "--tags", "nginx_configure"))
+    assert back.returncode == 0, back.tail()
+    for host in nginx:
+        assert "expires 1h;" in hosts.exec_in(host, ["cat", site]).stdout
+
+
+def wait_healthy(urls: list[str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(urls)
+    while pending and time.monotonic() < deadline:
+        try:
+            if requests.get(pending[0], timeout=2).status_code == 200:
+                pending.pop(0)
+                continue
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    assert not pending, f"not healthy within {timeout:.0f} s: {pending}"
+
+
+def test_limit_converges_one_host_while_another_is_down():
+    stopped = MANIFEST.hosts_in("centrifugo")[-1]
+    target = MANIFEST.hosts_in("nginx")[0]
+    hosts.docker("kill", stopped, timeout=60)  # the host dies, as a crashed or unplugged server does
+    try:
+        run = timed(f"site.yml --limit {target} with {stopped} stopped", run_playbook("site.yml", "--limit", target))
+    finally:
+        hosts.docker("start", stopped, timeout=120)
+        wait_healthy([i.health_url for i in MANIFEST.centrifugo if i.host == stopped], timeout=120)
+    assert run.returncode == 0, run.tail()
+    assert set(run.recap) - {"localhost"} == {target}, run.tail()
+    assert run.changed() == {}, run.tail()
+    warning = "[WARNING]: Hosts of the stack outside this run do not answer: " + stopped
+    assert warning in " ".join(run.output.split()), run.tail(6000)
