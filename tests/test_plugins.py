@@ -1,5 +1,5 @@
-"""Unit tests of the stack topology and the other filters (plugins/filter/rtstack.py), on plain
-dicts shaped like Ansible's hostvars and groups: no inventory, no hosts."""
+"""Unit tests of the stack topology and the other filters (plugins/filter/rtstack_topology.py and
+rtstack_tiers.py), on plain dicts shaped like Ansible's hostvars and groups: no inventory, no hosts."""
 
 from __future__ import annotations
 
@@ -10,9 +10,17 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("rtstack_filters", ROOT / "plugins" / "filter" / "rtstack.py")
-rtstack = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rtstack)
+
+
+def load_plugin(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "filter" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rtstack = load_plugin("rtstack_topology")
+tiers = load_plugin("rtstack_tiers")
 TopologyError = rtstack.TopologyError
 
 
@@ -141,14 +149,14 @@ def test_the_hash_is_stable_and_follows_the_topology():
 def test_firewall_rules_follow_the_topology():
     topo = rtstack.topology(*inventory(d1={"django_port": 8005},
                                        c2={"centrifugo_instances": [{"port": 8020, "internal_port": 9020}]}))
-    centrifugo = rtstack.firewall_rules(topo, "c2")
+    centrifugo = tiers.firewall_rules(topo, "c2")
     assert centrifugo[0]["ports"] == [8020] and centrifugo[0]["sources"] == ["10.0.0.5"]
     assert centrifugo[1]["ports"] == [9020] and centrifugo[1]["sources"] == ["10.0.0.4"]
-    django = rtstack.firewall_rules(topo, "d1")
+    django = tiers.firewall_rules(topo, "d1")
     assert django[0]["ports"] == [8005] and django[0]["sources"] == ["10.0.0.2", "10.0.0.3", "10.0.0.5"]
     assert django[1]["ports"] == [8101, 8102] and django[1]["sources"] == ["10.0.0.5"]
-    assert rtstack.firewall_rules(topo, "n1") == [{"comment": "nginx: the public site", "ports": [80, 443], "sources": None}]
-    redis = rtstack.firewall_rules(topo, "r1")
+    assert tiers.firewall_rules(topo, "n1") == [{"comment": "nginx: the public site", "ports": [80, 443], "sources": None}]
+    redis = tiers.firewall_rules(topo, "r1")
     assert redis == [{"comment": "Redis: the app tiers", "ports": [6379], "sources": ["10.0.0.2", "10.0.0.3", "10.0.0.4"]}]
 
 
@@ -173,13 +181,13 @@ def ok(address):
     ([{"address": "10.0.0.3", "sentinel": ["OK", "(nil)", ""], "role": []}], "10.0.0.9"),
 ])
 def test_redis_current_master(answers, expected):
-    assert rtstack.redis_current_master(answers, "10.0.0.9") == expected
+    assert tiers.redis_current_master(answers, "10.0.0.9") == expected
 
 
 def test_redis_answers_read_registered_queries():
     topo = rtstack.topology(*inventory())
     hostvars = {"r1": {"_redis_sentinel_query": {"stdout_lines": ok("10.0.0.1")}}}
-    assert rtstack.redis_answers(hostvars, ["r1"], topo) == [
+    assert tiers.redis_answers(hostvars, ["r1"], topo) == [
         {"address": "10.0.0.1", "sentinel": ok("10.0.0.1"), "role": []}]
 
 
@@ -191,5 +199,5 @@ def test_unaddressed_hosts():
 def test_warn_unreachable_names_the_hosts_that_did_not_answer():
     results = [{"item": "c1", "ping": "pong"}, {"item": "r1", "unreachable": True},
                {"item": "d1", "failed": False, "rc": 1, "msg": "Module result deserialization failed"}]
-    assert rtstack.warn_unreachable(results) == ["r1", "d1"]
-    assert rtstack.warn_unreachable("{{ not rendered }}") == []
+    assert tiers.warn_unreachable(results) == ["r1", "d1"]
+    assert tiers.warn_unreachable("{{ not rendered }}") == []

@@ -16,7 +16,7 @@ SCRIPT = TOP / "scripts" / "role-docs.py"
 # Every role of the project: a new role is checked as soon as it has an argument spec.
 ROLES = sorted(path.parent.parent.name for path in ROLES_DIR.glob("*/meta/argument_specs.yml"))
 
-#: Variables removed when the roles started reading the stack topology (plugins/filter/rtstack.py)
+#: Variables removed when the roles started reading the stack topology (plugins/filter/rtstack_topology.py)
 #: instead of working out other tiers' addresses and ports themselves.
 REMOVED_VARIABLES = (
     "centrifugo_hosts_group", "centrifugo_address", "centrifugo_internal_address", "centrifugo_redis_group",

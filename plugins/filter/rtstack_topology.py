@@ -1,4 +1,4 @@
-"""The stack topology, computed once from the inventory, and the other computed data of the roles.
+"""The stack topology, computed once from the inventory (README, "Topology").
 
 Filters (Ansible filter plugins; pure functions, unit-tested in tests/test_plugins.py):
 
@@ -7,10 +7,9 @@ Filters (Ansible filter plugins; pure functions, unit-tested in tests/test_plugi
   preflight, the manifest (``templates/stack.json.j2``), the tests and the benchmarks read it.
 * ``rtstack_topology_sha256``: a stable hash of a topology (the manifest's stamp).
 * ``rtstack_centrifugo_instances``: the centrifugo role's instance list with every field filled in.
-* ``rtstack_redis_current_master``: the Redis master the sentinels agree on (majority vote).
-* ``rtstack_firewall_rules``: the input rules of one host's firewall, from the topology.
 * ``rtstack_unaddressed``: the hosts whose private address is not known yet.
-* ``rtstack_warn_unreachable``: warn about the hosts a delegated ping could not reach.
+
+What the roles compute from a topology is in rtstack_tiers.py.
 """
 
 from __future__ import annotations
@@ -28,10 +27,8 @@ import yaml
 
 try:  # inside Ansible
     from ansible.errors import AnsibleFilterError
-    from ansible.utils.display import Display
 except ImportError:  # pragma: no cover - the unit tests import Ansible too
     AnsibleFilterError = ValueError  # type: ignore[misc,assignment]
-    Display = None  # type: ignore[assignment]
 
 #: The repository's roles: the topology's defaults are their own defaults (one source).
 ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
@@ -49,17 +46,17 @@ TIER_GROUPS = {
 #: by the role that owns them; when a host does not set one, the owner role's default applies.
 WIRING = {
     "redis": ("redis_port", "redis_sentinel_port", "redis_sentinel_master_name", "redis_mode"),
-    "postgresql": ("postgresql_port",),
+    "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user"),
     "centrifugo": ("centrifugo_port", "centrifugo_internal_port", "centrifugo_state", "centrifugo_service",
-                   "centrifugo_version"),
+                   "centrifugo_version", "centrifugo_client_auth"),
     "django": ("django_port", "django_daphne_ports"),
     "nginx": ("nginx_listen_port", "nginx_tls_listen_port", "nginx_tls_enabled"),
 }
 
-#: Stack-wide choices (group_vars all) and their defaults.
+#: Stack-wide choices (group_vars all) that no role owns, and their defaults (roles read them from the
+#: topology, never with a default of their own).
 STACK_DEFAULTS = {
     "realtime_backend": "centrifugo",
-    "centrifugo_client_auth": "proxy",
     "stack_public_origins": [],
     "stack_public_http_url": "",
 }
@@ -188,7 +185,7 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
              "hosts": {host: {"address", "groups": [tier, ...]}},
              "redis": {"servers": [{host, address, port}], "sentinels": [{host, address, port}],
                        "sentinel_master_name"},
-             "postgresql": [{host, address, port}],
+             "postgresql": [{host, address, port, database, user}],
              "centrifugo": [{host, address, name, port, internal_port, unit, state, client_url, internal_url,
                              api_url, health_url, metrics_url}],   # every instance, absent ones too
              "django": {"gunicorn": [{host, address, port, url}], "daphne": [{host, address, port, url}]},
@@ -236,7 +233,8 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         "sentinel_master_name": stack("redis_sentinel_master_name"),
     }
     topo["postgresql"] = [{"host": h, "address": addresses[h],
-                           "port": _port(var(h, "postgresql_port"), h, "postgresql_port")}
+                           "port": _port(var(h, "postgresql_port"), h, "postgresql_port"),
+                           "database": var(h, "postgresql_app_database"), "user": var(h, "postgresql_app_user")}
                           for h in members["postgresql"]]
 
     centrifugo = []
@@ -324,102 +322,6 @@ def topology_sha256(topo: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(topo, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def redis_answers(hostvars: Mapping[str, Mapping[str, Any]], hosts: Sequence[str],
-                  topo: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """What each Redis host of the play answered, in the shape :func:`redis_current_master` takes:
-    its address (from the topology) and the stdout lines of its registered ``_redis_sentinel_query``
-    and ``_redis_role_query`` (empty when missing)."""
-    out = []
-    for host in hosts:
-        hv = hostvars[host]
-        out.append({
-            "address": topo["hosts"][host]["address"],
-            "sentinel": list(((hv["_redis_sentinel_query"] if "_redis_sentinel_query" in hv else {}) or {})
-                             .get("stdout_lines") or []),
-            "role": list(((hv["_redis_role_query"] if "_redis_role_query" in hv else {}) or {}).get("stdout_lines") or []),
-        })
-    return out
-
-
-def redis_current_master(answers: Sequence[Mapping[str, Any]], initial_master: str) -> str:
-    """The Redis master a converge must name, from what each Redis host answered.
-
-    Args:
-        answers: one item per Redis host in the play: ``{"address": its private address,
-            "sentinel": stdout lines of AUTH + SENTINEL get-master-addr-by-name (["OK", address, port]),
-            "role": stdout lines of AUTH + ROLE (["OK", "master", offset, ...] for a master)}``;
-            a missing or failed answer is an empty list.
-        initial_master: the address of ``redis_sentinel_initial_master``, for the first deployment.
-
-    Returns:
-        The address most sentinels name (ties: the first named); else, when the sentinels do not
-        answer, the one server whose ROLE says master; else ``initial_master``.
-        Source: https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/ (the
-        sentinels' view is authoritative after a failover).
-    """
-    said = []
-    for answer in answers:
-        lines = list(answer.get("sentinel") or [])
-        if len(lines) == 3 and lines[0] == "OK":
-            try:
-                ipaddress.ip_address(lines[1])
-            except ValueError:
-                continue
-            said.append(lines[1])
-    if said:
-        counts = Counter(said)
-        best = max(counts.values())
-        return next(a for a in said if counts[a] == best)
-    masters = [a["address"] for a in answers
-               if len(a.get("role") or []) > 3 and a["role"][0] == "OK" and a["role"][1] == "master"]
-    return masters[0] if len(masters) == 1 else initial_master
-
-
-def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
-    """The input rules of ``host``'s firewall: which of its ports each tier may reach.
-
-    Args:
-        topo: a topology (:func:`topology`).
-        host: an inventory host of it.
-
-    Returns:
-        ``[{"comment": str, "ports": [int, ...], "sources": [address, ...] or None}]``, in tier order;
-        ``sources`` None means from anywhere (nginx's public ports). A rule whose source tiers have
-        no host is left out (nothing may reach that port).
-    """
-    def addresses(*tiers: str) -> list[str]:
-        out: list[str] = []
-        for h, entry in topo["hosts"].items():
-            if any(t in entry["groups"] for t in tiers) and entry["address"] not in out:
-                out.append(entry["address"])
-        return out
-
-    rules: list[dict[str, Any]] = []
-
-    def allow(comment: str, ports: list[int], sources: list[str] | None) -> None:
-        if ports and (sources is None or sources):
-            rules.append({"comment": comment, "ports": sorted(set(ports)), "sources": sources})
-
-    sentinel = topo["redis_mode"] == "sentinel"
-    for n in topo["nginx"]:
-        if n["host"] == host:
-            allow("nginx: the public site", [n["http_port"]] + ([n["https_port"]] if n["https_port"] else []), None)
-    mine = [i for i in topo["centrifugo"] if i["host"] == host and i["state"] == "present"]
-    allow("Centrifugo: clients through nginx", [i["port"] for i in mine], addresses("nginx"))
-    allow("Centrifugo: the HTTP API from Django", [i["internal_port"] for i in mine], addresses("django"))
-    allow("gunicorn: pages through nginx, proxy calls from Centrifugo",
-          [g["port"] for g in topo["django"]["gunicorn"] if g["host"] == host], addresses("nginx", "centrifugo"))
-    allow("daphne (Django Channels): WebSockets through nginx",
-          [d["port"] for d in topo["django"]["daphne"] if d["host"] == host], addresses("nginx"))
-    redis_sources = ("centrifugo", "django", "redis") if sentinel else ("centrifugo", "django")
-    allow("Redis: the app tiers" + (" and the other Redis hosts (replication, sentinels)" if sentinel else ""),
-          [r["port"] for r in topo["redis"]["servers"] if r["host"] == host], addresses(*redis_sources))
-    allow("Redis Sentinel: the app tiers and the other sentinels",
-          [r["port"] for r in topo["redis"]["sentinels"] if r["host"] == host], addresses("centrifugo", "django", "redis"))
-    allow("PostgreSQL: Django only", [p["port"] for p in topo["postgresql"] if p["host"] == host], addresses("django"))
-    return rules
-
-
 def unaddressed(hostvars: Mapping[str, Mapping[str, Any]], hosts: Sequence[str]) -> list[str]:
     """The hosts among ``hosts`` whose private address is not known yet: neither
     ``rtstack_private_address`` nor cached or gathered facts (``default_ipv4``) give it."""
@@ -432,37 +334,13 @@ def unaddressed(hostvars: Mapping[str, Mapping[str, Any]], hosts: Sequence[str])
     return out
 
 
-def warn_unreachable(results: Any) -> list[str]:
-    """Warn (an Ansible ``[WARNING]``) about the hosts a looped, delegated ``ping`` (with
-    ``ignore_unreachable`` and ``failed_when: false``) did not get a ``pong`` from, and return their
-    names. A host that is down may show as unreachable (SSH) or as a failed module (a stopped
-    container: the Docker connection's exec is refused).
-
-    Args:
-        results: the registered loop's ``results`` (items ``{"item": host, "ping": "pong", ...}``);
-            anything else (e.g. an unrendered template seen by a linter) is ignored.
-    """
-    if not isinstance(results, list):
-        return []
-    down = [str(r.get("item")) for r in results if isinstance(r, Mapping) and r.get("ping") != "pong"]
-    if down and Display is not None:
-        Display().warning(
-            f"Hosts of the stack outside this run do not answer: {', '.join(down)}. The play goes on with their "
-            "addresses from the inventory (rtstack_private_address) or the fact cache; converge them when they are back.")
-    return down
-
-
 class FilterModule:
-    """rtstack's filters."""
+    """The stack topology's filters."""
 
     def filters(self) -> dict[str, Any]:  # noqa: D102
         return {
             "rtstack_topology": topology,
             "rtstack_topology_sha256": topology_sha256,
             "rtstack_centrifugo_instances": centrifugo_instances,
-            "rtstack_redis_answers": redis_answers,
-            "rtstack_redis_current_master": redis_current_master,
             "rtstack_unaddressed": unaddressed,
-            "rtstack_firewall_rules": firewall_rules,
-            "rtstack_warn_unreachable": warn_unreachable,
         }

@@ -1,0 +1,148 @@
+"""What the roles and playbooks compute from the stack topology (rtstack_topology.py) and from
+their hosts' answers (Ansible filter plugins; pure functions, unit-tested in tests/test_plugins.py):
+
+* ``rtstack_firewall_rules(topology, host)``: the input rules of one host's firewall.
+* ``rtstack_redis_answers`` / ``rtstack_redis_current_master``: the Redis master the sentinels agree
+  on (majority vote), for a converge that never undoes a failover.
+* ``rtstack_warn_unreachable``: warn about the hosts outside a run that a delegated ping could not reach.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+try:  # inside Ansible
+    from ansible.utils.display import Display
+except ImportError:  # pragma: no cover - the unit tests import Ansible too
+    Display = None  # type: ignore[assignment]
+
+
+def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
+    """The input rules of ``host``'s firewall: which of its ports each tier may reach.
+
+    Args:
+        topo: a topology (:func:`topology`).
+        host: an inventory host of it.
+
+    Returns:
+        ``[{"comment": str, "ports": [int, ...], "sources": [address, ...] or None}]``, in tier order;
+        ``sources`` None means from anywhere (nginx's public ports). A rule whose source tiers have
+        no host is left out (nothing may reach that port).
+    """
+    def addresses(*tiers: str) -> list[str]:
+        out: list[str] = []
+        for h, entry in topo["hosts"].items():
+            if any(t in entry["groups"] for t in tiers) and entry["address"] not in out:
+                out.append(entry["address"])
+        return out
+
+    rules: list[dict[str, Any]] = []
+
+    def allow(comment: str, ports: list[int], sources: list[str] | None) -> None:
+        if ports and (sources is None or sources):
+            rules.append({"comment": comment, "ports": sorted(set(ports)), "sources": sources})
+
+    sentinel = topo["redis_mode"] == "sentinel"
+    for n in topo["nginx"]:
+        if n["host"] == host:
+            allow("nginx: the public site", [n["http_port"]] + ([n["https_port"]] if n["https_port"] else []), None)
+    mine = [i for i in topo["centrifugo"] if i["host"] == host and i["state"] == "present"]
+    allow("Centrifugo: clients through nginx", [i["port"] for i in mine], addresses("nginx"))
+    allow("Centrifugo: the HTTP API from Django", [i["internal_port"] for i in mine], addresses("django"))
+    allow("gunicorn: pages through nginx, proxy calls from Centrifugo",
+          [g["port"] for g in topo["django"]["gunicorn"] if g["host"] == host], addresses("nginx", "centrifugo"))
+    allow("daphne (Django Channels): WebSockets through nginx",
+          [d["port"] for d in topo["django"]["daphne"] if d["host"] == host], addresses("nginx"))
+    redis_sources = ("centrifugo", "django", "redis") if sentinel else ("centrifugo", "django")
+    allow("Redis: the app tiers" + (" and the other Redis hosts (replication, sentinels)" if sentinel else ""),
+          [r["port"] for r in topo["redis"]["servers"] if r["host"] == host], addresses(*redis_sources))
+    allow("Redis Sentinel: the app tiers and the other sentinels",
+          [r["port"] for r in topo["redis"]["sentinels"] if r["host"] == host], addresses("centrifugo", "django", "redis"))
+    allow("PostgreSQL: Django only", [p["port"] for p in topo["postgresql"] if p["host"] == host], addresses("django"))
+    return rules
+
+
+def redis_answers(hostvars: Mapping[str, Mapping[str, Any]], hosts: Sequence[str],
+                  topo: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What each Redis host of the play answered, in the shape :func:`redis_current_master` takes:
+    its address (from the topology) and the stdout lines of its registered ``_redis_sentinel_query``
+    and ``_redis_role_query`` (empty when missing)."""
+    out = []
+    for host in hosts:
+        hv = hostvars[host]
+        out.append({
+            "address": topo["hosts"][host]["address"],
+            "sentinel": list(((hv["_redis_sentinel_query"] if "_redis_sentinel_query" in hv else {}) or {})
+                             .get("stdout_lines") or []),
+            "role": list(((hv["_redis_role_query"] if "_redis_role_query" in hv else {}) or {}).get("stdout_lines") or []),
+        })
+    return out
+
+
+def redis_current_master(answers: Sequence[Mapping[str, Any]], initial_master: str) -> str:
+    """The Redis master a converge must name, from what each Redis host answered.
+
+    Args:
+        answers: one item per Redis host in the play: ``{"address": its private address,
+            "sentinel": stdout lines of AUTH + SENTINEL get-master-addr-by-name (["OK", address, port]),
+            "role": stdout lines of AUTH + ROLE (["OK", "master", offset, ...] for a master)}``;
+            a missing or failed answer is an empty list.
+        initial_master: the address of ``redis_sentinel_initial_master``, for the first deployment.
+
+    Returns:
+        The address most sentinels name (ties: the first named); else, when the sentinels do not
+        answer, the one server whose ROLE says master; else ``initial_master``.
+        Source: https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/ (the
+        sentinels' view is authoritative after a failover).
+    """
+    said = []
+    for answer in answers:
+        lines = list(answer.get("sentinel") or [])
+        if len(lines) == 3 and lines[0] == "OK":
+            try:
+                ipaddress.ip_address(lines[1])
+            except ValueError:
+                continue
+            said.append(lines[1])
+    if said:
+        counts = Counter(said)
+        best = max(counts.values())
+        return next(a for a in said if counts[a] == best)
+    masters = [a["address"] for a in answers
+               if len(a.get("role") or []) > 3 and a["role"][0] == "OK" and a["role"][1] == "master"]
+    return masters[0] if len(masters) == 1 else initial_master
+
+
+def warn_unreachable(results: Any) -> list[str]:
+    """Warn (an Ansible ``[WARNING]``) about the hosts a looped, delegated ``ping`` (with
+    ``ignore_unreachable`` and ``failed_when: false``) did not get a ``pong`` from, and return their
+    names. A host that is down may show as unreachable (SSH) or as a failed module (a stopped
+    container: the Docker connection's exec is refused).
+
+    Args:
+        results: the registered loop's ``results`` (items ``{"item": host, "ping": "pong", ...}``);
+            anything else (e.g. an unrendered template seen by a linter) is ignored.
+    """
+    if not isinstance(results, list):
+        return []
+    down = [str(r.get("item")) for r in results if isinstance(r, Mapping) and r.get("ping") != "pong"]
+    if down and Display is not None:
+        Display().warning(
+            f"Hosts of the stack outside this run do not answer: {', '.join(down)}. The play goes on with their "
+            "addresses from the inventory (rtstack_private_address) or the fact cache; converge them when they are back.")
+    return down
+
+
+class FilterModule:
+    """The filters of what the roles compute from the topology."""
+
+    def filters(self) -> dict[str, Any]:  # noqa: D102
+        return {
+            "rtstack_firewall_rules": firewall_rules,
+            "rtstack_redis_answers": redis_answers,
+            "rtstack_redis_current_master": redis_current_master,
+            "rtstack_warn_unreachable": warn_unreachable,
+        }
