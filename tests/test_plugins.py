@@ -94,12 +94,31 @@ def test_several_instances_get_port_suffixed_names_and_absent_ones_stay_listed()
     assert names == [("c1-8000", "present", "centrifugo@8000.service"), ("c1-8010", "absent", "centrifugo@8010.service")]
 
 
-def test_sentinel_mode_lists_the_sentinels():
+def sentinel_inventory():
+    """Three Redis servers and three sentinels on hosts that are not Redis servers."""
     hostvars, groups = inventory()
+    for name, address in (("r2", "10.0.0.6"), ("r3", "10.0.0.7"), ("s1", "10.0.0.8")):
+        hostvars[name] = facts(address)
     for values in hostvars.values():
-        values["redis_mode"] = "sentinel"
-    topo = rtstack.topology(hostvars, groups)
-    assert topo["redis"]["sentinels"] == [{"host": "r1", "address": "10.0.0.1", "port": 26379}]
+        values.update({"redis_mode": "sentinel", "realtime_backend": "both"})
+    groups.update(redis=["r1", "r2", "r3"], redis_sentinel=["s1", "d1", "n1"], all=list(hostvars))
+    return hostvars, groups
+
+
+def test_sentinel_mode_lists_the_sentinels_of_their_own_group():
+    topo = rtstack.topology(*sentinel_inventory())
+    assert [s["host"] for s in topo["redis"]["sentinels"]] == ["s1", "d1", "n1"]
+    assert topo["redis"]["sentinels"][0] == {"host": "s1", "address": "10.0.0.8", "port": 26379}
+    assert topo["hosts"]["d1"]["groups"] == ["redis_sentinel", "django"]
+
+
+def test_firewall_rules_in_sentinel_mode():
+    topo = rtstack.topology(*sentinel_inventory())
+    server = tiers.firewall_rules(topo, "r2")
+    assert server[0]["ports"] == [6379]
+    assert {"10.0.0.1", "10.0.0.7", "10.0.0.8", "10.0.0.4", "10.0.0.5"} <= set(server[0]["sources"])
+    sentinel = [r for r in tiers.firewall_rules(topo, "s1") if r["ports"] == [26379]]
+    assert sentinel and {"10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"} <= set(sentinel[0]["sources"])
 
 
 def test_a_host_without_an_address_is_named_with_the_variable():

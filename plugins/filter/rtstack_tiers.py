@@ -56,11 +56,12 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
           [g["port"] for g in topo["django"]["gunicorn"] if g["host"] == host], addresses("nginx", "centrifugo"))
     allow("daphne (Django Channels): WebSockets through nginx",
           [d["port"] for d in topo["django"]["daphne"] if d["host"] == host], addresses("nginx"))
-    redis_sources = ("centrifugo", "django", "redis") if sentinel else ("centrifugo", "django")
-    allow("Redis: the app tiers" + (" and the other Redis hosts (replication, sentinels)" if sentinel else ""),
+    redis_sources = ("centrifugo", "django", "redis", "redis_sentinel") if sentinel else ("centrifugo", "django")
+    allow("Redis: the app tiers" + (", the other Redis hosts (replication) and the sentinels" if sentinel else ""),
           [r["port"] for r in topo["redis"]["servers"] if r["host"] == host], addresses(*redis_sources))
-    allow("Redis Sentinel: the app tiers and the other sentinels",
-          [r["port"] for r in topo["redis"]["sentinels"] if r["host"] == host], addresses("centrifugo", "django", "redis"))
+    allow("Redis Sentinel: the app tiers, the Redis hosts and the other sentinels",
+          [r["port"] for r in topo["redis"]["sentinels"] if r["host"] == host],
+          addresses("centrifugo", "django", "redis", "redis_sentinel"))
     allow("PostgreSQL: Django only", [p["port"] for p in topo["postgresql"] if p["host"] == host], addresses("django"))
     return rules
 

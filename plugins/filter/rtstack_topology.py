@@ -36,6 +36,7 @@ ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 #: Tier name -> inventory group, unless the inventory's ``rtstack_tier_groups`` says otherwise.
 TIER_GROUPS = {
     "redis": "redis",
+    "redis_sentinel": "redis_sentinel",
     "postgresql": "postgresql",
     "centrifugo": "centrifugo",
     "django": "django",
@@ -227,9 +228,11 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     topo["redis"] = {
         "servers": [{"host": h, "address": addresses[h], "port": _port(var(h, "redis_port"), h, "redis_port")}
                     for h in members["redis"]],
+        # Sentinel mode: the sentinels run on the hosts of the redis_sentinel group, never on a Redis
+        # server (a sentinel that dies with the master cannot tell the clients where the new one is).
         "sentinels": [{"host": h, "address": addresses[h],
                        "port": _port(var(h, "redis_sentinel_port"), h, "redis_sentinel_port")}
-                      for h in members["redis"]] if redis_mode == "sentinel" else [],
+                      for h in members["redis_sentinel"]] if redis_mode == "sentinel" else [],
         "sentinel_master_name": stack("redis_sentinel_master_name"),
     }
     topo["postgresql"] = [{"host": h, "address": addresses[h],

@@ -70,6 +70,11 @@ def without(groups, group):
     return {**groups, group: {}}
 
 
+def three_redis_servers():
+    """The good groups with three Redis servers, as Sentinel mode needs."""
+    return {**good_groups(), "redis": {f"bad-redis-{n}": {"rtstack_private_address": f"127.0.0.1{n}"} for n in (1, 2, 3)}}
+
+
 def with_hostvar(groups, group, host, **hostvars):
     changed = {g: {h: dict(v) for h, v in hosts.items()} for g, hosts in groups.items()}
     changed[group][host].update(hostvars)
@@ -147,6 +152,12 @@ CASES = [
      "the hard open files limit services get on"),
     ("daphne-port-collides-with-gunicorn", good_groups(), {"django_daphne_ports": [8001, 8102]},
      "Two services would listen on 127.0.0.4:8001: django_port of bad-django-1 and django_daphne_ports of bad-django-1"),
+    ("sentinels-on-the-redis-servers", {**three_redis_servers(), "redis_sentinel": {
+        "bad-redis-1": {}, "bad-redis-2": {}, "bad-redis-3": {}}}, {"redis_mode": "sentinel"},
+     'an odd number of sentinel hosts, at least 3, in the group "redis_sentinel" (it has '
+     "['bad-redis-1', 'bad-redis-2', 'bad-redis-3']), none of them a Redis server"),
+    ("even-number-of-sentinels", {**three_redis_servers(), "redis_sentinel": {"bad-django-1": {}, "bad-nginx-1": {}}},
+     {"redis_mode": "sentinel"}, 'an odd number of sentinel hosts, at least 3, in the group "redis_sentinel"'),
     ("postgresql-without-app-password",
      {**good_groups(), "postgresql": {"bad-postgresql-1": {"rtstack_private_address": "127.0.0.6"}}},
      {"postgresql_app_password": ""},
