@@ -62,7 +62,7 @@ def test_topology_of_the_default_stack():
     assert topo["centrifugo"][0]["client_url"] == "ws://10.0.0.2:8000/connection/websocket"
     assert topo["django"]["gunicorn"] == [{"host": "d1", "address": "10.0.0.4", "port": 8001, "url": "http://10.0.0.4:8001"}]
     assert [d["port"] for d in topo["django"]["daphne"]] == [8101, 8102]
-    assert topo["redis"]["servers"] == [{"host": "r1", "address": "10.0.0.1", "port": 6379}]
+    assert topo["redis"]["servers"] == [{"host": "r1", "address": "10.0.0.1", "port": 6379, "endpoint": "10.0.0.1:6379"}]
     assert topo["redis"]["sentinels"] == [] and topo["postgresql"] == []
     assert topo["nginx"] == [{"host": "n1", "address": "10.0.0.5", "http_port": 80, "https_port": 443}]
     assert topo["site_url"] == "https://chat.example.com"
@@ -108,7 +108,8 @@ def sentinel_inventory():
 def test_sentinel_mode_lists_the_sentinels_of_their_own_group():
     topo = rtstack.topology(*sentinel_inventory())
     assert [s["host"] for s in topo["redis"]["sentinels"]] == ["s1", "d1", "n1"]
-    assert topo["redis"]["sentinels"][0] == {"host": "s1", "address": "10.0.0.8", "port": 26379}
+    assert topo["redis"]["sentinels"][0] == {"host": "s1", "address": "10.0.0.8", "port": 26379,
+                                             "endpoint": "10.0.0.8:26379"}
     assert topo["hosts"]["d1"]["groups"] == ["redis_sentinel", "django"]
 
 

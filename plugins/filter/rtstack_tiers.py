@@ -71,16 +71,13 @@ def redis_answers(hostvars: Mapping[str, Mapping[str, Any]], hosts: Sequence[str
     """What each Redis host of the play answered, in the shape :func:`redis_current_master` takes:
     its address (from the topology) and the stdout lines of its registered ``_redis_sentinel_query``
     and ``_redis_role_query`` (empty when missing)."""
-    out = []
-    for host in hosts:
-        hv = hostvars[host]
-        out.append({
-            "address": topo["hosts"][host]["address"],
-            "sentinel": list(((hv["_redis_sentinel_query"] if "_redis_sentinel_query" in hv else {}) or {})
-                             .get("stdout_lines") or []),
-            "role": list(((hv["_redis_role_query"] if "_redis_role_query" in hv else {}) or {}).get("stdout_lines") or []),
-        })
-    return out
+    def lines(hv: Mapping[str, Any], registered: str) -> list[str]:
+        result = hv[registered] if registered in hv else None
+        return list((result or {}).get("stdout_lines") or [])
+
+    return [{"address": topo["hosts"][host]["address"],
+             "sentinel": lines(hostvars[host], "_redis_sentinel_query"),
+             "role": lines(hostvars[host], "_redis_role_query")} for host in hosts]
 
 
 def redis_current_master(answers: Sequence[Mapping[str, Any]], initial_master: str) -> str:

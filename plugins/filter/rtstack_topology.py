@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - the unit tests import Ansible too
 #: The repository's roles: the topology's defaults are their own defaults (one source).
 ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 
-#: Tier name -> inventory group, unless the inventory's ``rtstack_tier_groups`` says otherwise.
+#: Tier name -> inventory group (fixed group names; README, "Topology").
 TIER_GROUPS = {
     "redis": "redis",
     "redis_sentinel": "redis_sentinel",
@@ -169,6 +169,11 @@ def _get(hv: Mapping[str, Any], name: str, default: Any) -> Any:
     return hv[name] if name in hv else default
 
 
+def _endpoint(host: str, address: str, port: int, **extra: Any) -> dict[str, Any]:
+    """A TCP service of the topology: ``{host, address, port, endpoint: "address:port", ...extra}``."""
+    return {"host": host, "address": address, "port": port, "endpoint": f"{address}:{port}", **extra}
+
+
 def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     """Compute the stack topology from the inventory.
 
@@ -184,9 +189,9 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
              "realtime_backend", "centrifugo_client_auth", "redis_mode", "public_origins", "site_url",
              "site_http_url",
              "hosts": {host: {"address", "groups": [tier, ...]}},
-             "redis": {"servers": [{host, address, port}], "sentinels": [{host, address, port}],
-                       "sentinel_master_name"},
-             "postgresql": [{host, address, port, database, user}],
+             "redis": {"servers": [{host, address, port, endpoint}], "sentinels": [{host, address, port, endpoint}],
+                       "sentinel_master_name"},                   # endpoint: "address:port"
+             "postgresql": [{host, address, port, endpoint, database, user}],
              "centrifugo": [{host, address, name, port, internal_port, unit, state, client_url, internal_url,
                              api_url, health_url, metrics_url}],   # every instance, absent ones too
              "django": {"gunicorn": [{host, address, port, url}], "daphne": [{host, address, port, url}]},
@@ -226,18 +231,16 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     }
 
     topo["redis"] = {
-        "servers": [{"host": h, "address": addresses[h], "port": _port(var(h, "redis_port"), h, "redis_port")}
+        "servers": [_endpoint(h, addresses[h], _port(var(h, "redis_port"), h, "redis_port"))
                     for h in members["redis"]],
         # Sentinel mode: the sentinels run on the hosts of the redis_sentinel group, never on a Redis
         # server (a sentinel that dies with the master cannot tell the clients where the new one is).
-        "sentinels": [{"host": h, "address": addresses[h],
-                       "port": _port(var(h, "redis_sentinel_port"), h, "redis_sentinel_port")}
+        "sentinels": [_endpoint(h, addresses[h], _port(var(h, "redis_sentinel_port"), h, "redis_sentinel_port"))
                       for h in members["redis_sentinel"]] if redis_mode == "sentinel" else [],
         "sentinel_master_name": stack("redis_sentinel_master_name"),
     }
-    topo["postgresql"] = [{"host": h, "address": addresses[h],
-                           "port": _port(var(h, "postgresql_port"), h, "postgresql_port"),
-                           "database": var(h, "postgresql_app_database"), "user": var(h, "postgresql_app_user")}
+    topo["postgresql"] = [_endpoint(h, addresses[h], _port(var(h, "postgresql_port"), h, "postgresql_port"),
+                                    database=var(h, "postgresql_app_database"), user=var(h, "postgresql_app_user"))
                           for h in members["postgresql"]]
 
     centrifugo = []
