@@ -40,6 +40,8 @@ def env_file(host, path: str) -> dict[str, str]:
 def moved(manifest):
     """The moved endpoints as the inventory sets them, checked present in the manifest."""
     ports = inventory_ports()
+    if not set(ports) <= set(manifest.hosts):
+        pytest.skip(f"the stack under test ({manifest.name}) is not the default scenario, whose host_vars move the ports")
     django_host = next(h for h, v in ports.items() if "django_port" in v)
     centrifugo_host = next(h for h, v in ports.items() if "centrifugo_instances" in v)
     assert [g.port for g in manifest.gunicorn_on(django_host)] == [ports[django_host]["django_port"]]
