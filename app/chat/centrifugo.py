@@ -1,53 +1,129 @@
 """Server-side calls to the Centrifugo v6 HTTP API (``cent`` client), header ``X-API-Key``.
 
-- ``publish``: POST ``CENTRIFUGO_HTTP_API_URL/publish``
-  (https://centrifugal.dev/docs/server/server_api#publish). Called through
+``CENTRIFUGO_HTTP_API_URL`` is one API URL or several separated by commas: every Centrifugo
+node's (the django role writes them all, from the stack topology), so that no single node is in
+the path. Each call tries them in turn, starting from a different one in each process.
+
+- ``publish``: POST ``<api url>/publish``
+  (https://centrifugal.dev/docs/server/server_api#publish), retried over the URLs with one
+  ``idempotency_key``: Centrifugo keeps the result of a publication with a key for
+  ``idempotent_result_ttl`` (5 minutes by default) in the broker, which every node shares, so a
+  retry of a publication that did go through is not published twice. Called through
   chat.realtime.publish (backend ``centrifugo`` or ``both``), e.g. by the no-JavaScript form
   fallback and by the Channels consumer's cross-delivery; browser messages go through the
   publish proxy instead.
-- ``presence_user_ids``: POST ``CENTRIFUGO_HTTP_API_URL/presence``
+- ``presence_user_ids``: POST ``<api url>/presence``
   (https://centrifugal.dev/docs/server/server_api#presence), used by the room presence view
   (chat.presence_views). Needs ``presence: true`` on the ``rooms`` namespace; otherwise
   Centrifugo answers error 108 "not available".
 """
 from __future__ import annotations
 
+import itertools
 import logging
-from typing import Any
+import time
+import uuid
+from typing import Any, Callable, TypeVar
 
-from cent import CentError, Client, PresenceRequest, PublishRequest
+from cent import CentApiResponseError, CentError, Client, PresenceRequest, PublishRequest
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 API_TIMEOUT_SECONDS = 3.0
+#: Centrifugo API reply codes worth trying on another node: 100 internal (e.g. that node lost
+#: Redis) and 111 too many requests (https://centrifugal.dev/docs/server/codes). Any other code
+#: (unknown channel, bad request, ...) would be answered the same by every node.
+RETRYABLE_CODES = frozenset({100, 111})
+
+T = TypeVar("T")
+
+# Where each process starts in the URL list: spread the processes over the nodes.
+_start = itertools.count(int(uuid.uuid4().int % 1024))
 
 
 class CentrifugoUnavailable(RuntimeError):
-    """The HTTP API is not configured (CENTRIFUGO_HTTP_API_URL unset) or a call failed
-    (the ``cent.CentError`` is chained as ``__cause__``)."""
+    """The HTTP API is not configured (CENTRIFUGO_HTTP_API_URL unset) or a call failed on every
+    node (the last ``cent.CentError`` is chained as ``__cause__``)."""
 
 
-def get_client() -> Client | None:
-    """A ``cent.Client`` for the configured API, or None when CENTRIFUGO_HTTP_API_URL is unset."""
-    if not settings.CENTRIFUGO_HTTP_API_URL:
+def api_urls() -> list[str]:
+    """The API URLs of ``settings.CENTRIFUGO_HTTP_API_URL`` (comma-separated, blanks dropped),
+    e.g. ``["http://10.0.0.5:9000/api", "http://10.0.0.6:9000/api"]``; empty when unset."""
+    return [url.strip() for url in settings.CENTRIFUGO_HTTP_API_URL.split(",") if url.strip()]
+
+
+def get_client(url: str | None = None) -> Client | None:
+    """A ``cent.Client`` for ``url`` (default: the first configured API URL), or None when
+    CENTRIFUGO_HTTP_API_URL is unset."""
+    urls = api_urls()
+    if url is None and not urls:
         return None
-    return Client(
-        settings.CENTRIFUGO_HTTP_API_URL,
-        settings.CENTRIFUGO_HTTP_API_KEY,
-        timeout=API_TIMEOUT_SECONDS,
-    )
+    return Client(url or urls[0], settings.CENTRIFUGO_HTTP_API_KEY, timeout=API_TIMEOUT_SECONDS)
 
 
-def publish(channel: str, data: dict[str, Any]) -> bool:
-    """Publish ``data`` into ``channel``; returns False (and logs) if disabled or on any API error."""
-    client = get_client()
-    if client is None:
+def _retryable(exc: CentError) -> bool:
+    return not isinstance(exc, CentApiResponseError) or exc.code in RETRYABLE_CODES
+
+
+def call_with_failover(call: Callable[[Client], T], what: str) -> T:
+    """Run ``call(client)`` against the configured API URLs in turn until one succeeds.
+
+    Bounded by ``settings.CENTRIFUGO_API_ATTEMPTS`` calls in all (rounds over the URLs) and
+    ``settings.CENTRIFUGO_API_DEADLINE`` seconds (no attempt starts after it; each attempt's
+    timeout is API_TIMEOUT_SECONDS, cut to what is left), with a short pause (0.1 s, then 0.2 s,
+    up to 1 s) after a round in which every URL failed. An API reply error that every node would
+    answer the same (codes outside RETRYABLE_CODES) stops the retries.
+
+    Returns ``call``'s result. Raises CentrifugoUnavailable when CENTRIFUGO_HTTP_API_URL is unset
+    or every attempt failed (the last error is chained). ``what`` names the call in the logs.
+    """
+    urls = api_urls()
+    if not urls:
+        raise CentrifugoUnavailable("CENTRIFUGO_HTTP_API_URL is not set")
+    attempts = settings.CENTRIFUGO_API_ATTEMPTS
+    deadline = time.monotonic() + settings.CENTRIFUGO_API_DEADLINE
+    first = next(_start) % len(urls)
+    last_error: CentError | None = None
+    for attempt in range(attempts):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        if attempt and attempt % len(urls) == 0:
+            pause = min(1.0, 0.1 * 2 ** (attempt // len(urls) - 1), left)
+            time.sleep(pause)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+        url = urls[(first + attempt) % len(urls)]
+        client = Client(url, settings.CENTRIFUGO_HTTP_API_KEY, timeout=min(API_TIMEOUT_SECONDS, left))
+        try:
+            return call(client)
+        except CentError as exc:
+            last_error = exc
+            logger.warning("Centrifugo %s via %s failed (attempt %d of %d): %s", what, url, attempt + 1, attempts, exc)
+            if not _retryable(exc):
+                break
+    raise CentrifugoUnavailable(f"Centrifugo {what} failed on every attempt: {last_error}") from last_error
+
+
+def publish(channel: str, data: dict[str, Any], idempotency_key: str | None = None) -> bool:
+    """Publish ``data`` into ``channel`` with failover over the nodes (call_with_failover), every
+    attempt with the same ``idempotency_key`` (default: a random one for this call), so a retry
+    after a lost reply is not delivered twice
+    (https://centrifugal.dev/docs/server/server_api#publish, ``idempotency_key``).
+
+    Returns True once a node acknowledged it; False (and logs) when CENTRIFUGO_HTTP_API_URL is
+    unset or every attempt failed.
+    """
+    if not api_urls():
         logger.info("CENTRIFUGO_HTTP_API_URL not set; not broadcasting to %s", channel)
         return False
+    request = PublishRequest(channel=channel, data=data,
+                             idempotency_key=idempotency_key or f"chat-{uuid.uuid4().hex}")
     try:
-        client.publish(PublishRequest(channel=channel, data=data))
-    except CentError:
+        call_with_failover(lambda client: client.publish(request), f"publish to {channel}")
+    except CentrifugoUnavailable:
         logger.exception("Centrifugo publish to %s failed", channel)
         return False
     return True
@@ -58,14 +134,9 @@ def presence_user_ids(channel: str) -> list[str]:
     with two tabs appears twice; anonymous clients have ``""``). With the connect proxy and
     with chat.tokens connection tokens the id is ``str(user.pk)``.
 
-    Raises CentrifugoUnavailable when CENTRIFUGO_HTTP_API_URL is unset or on any API error
+    Raises CentrifugoUnavailable when CENTRIFUGO_HTTP_API_URL is unset or every attempt failed
     (network, timeout, non-200, Centrifugo error such as 108 presence not available).
     """
-    client = get_client()
-    if client is None:
-        raise CentrifugoUnavailable("CENTRIFUGO_HTTP_API_URL is not set")
-    try:
-        result = client.presence(PresenceRequest(channel=channel))
-    except CentError as exc:
-        raise CentrifugoUnavailable(f"Centrifugo presence of {channel} failed: {exc}") from exc
+    result = call_with_failover(lambda client: client.presence(PresenceRequest(channel=channel)),
+                                f"presence of {channel}")
     return [info.user for info in result.presence.values()]

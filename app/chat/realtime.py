@@ -2,8 +2,12 @@
 
 ``settings.CHAT_REALTIME_BACKEND`` selects the transport(s):
 
-- ``centrifugo``: Centrifugo server HTTP API via ``cent`` (chat.centrifugo.publish) into the
-  channel ``rooms:<name>``; subscribers receive ``data`` as the publication data.
+- ``centrifugo``: into the channel ``rooms:<name>``; subscribers receive ``data`` as the
+  publication data. With ``settings.CHAT_OUTBOX`` (PostgreSQL) the publication is written into
+  the outbox in the caller's transaction and Centrifugo's PostgreSQL consumer publishes it
+  (chat.outbox); otherwise the server HTTP API is called at once via ``cent``
+  (chat.centrifugo.publish, failing over from node to node). Both carry an idempotency key
+  (:func:`idempotency_key`), so a retry is never delivered twice.
 - ``channels``: ``group_send(group_for(name), {"type": "chat.message", "message": data})`` on
   the default channel layer; every ChatConsumer in the room sends its client
   ``{"type": "message", "message": data}``.
@@ -27,14 +31,16 @@ them through ``asgiref.sync.sync_to_async``.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import DatabaseError
 
-from . import centrifugo
+from . import centrifugo, outbox
 from .models import room_name_from_channel
 
 logger = logging.getLogger(__name__)
@@ -62,6 +68,28 @@ def enabled_backends() -> tuple[str, ...]:
     ``("channels",)`` or ``("centrifugo", "channels")`` for ``both``."""
     backend = settings.CHAT_REALTIME_BACKEND
     return BACKENDS if backend == "both" else (backend,)
+
+
+def idempotency_key(channel: str, data: dict[str, Any]) -> str:
+    """The key of one publication for Centrifugo's ``idempotency_key``: ``chat-<channel>-<id>``
+    for a saved message (``data["id"]``, an int), so every path and every retry of it share the
+    key; a random ``chat-<hex>`` otherwise."""
+    message_id = data.get("id")
+    if isinstance(message_id, int) and not isinstance(message_id, bool):
+        return f"chat-{channel}-{message_id}"
+    return f"chat-{uuid.uuid4().hex}"
+
+
+def _publish_centrifugo(channel: str, data: dict[str, Any]) -> bool:
+    key = idempotency_key(channel, data)
+    if settings.CHAT_OUTBOX:
+        try:
+            outbox.enqueue_publish(channel, data, key)
+        except DatabaseError:
+            logger.exception("outbox write for %s failed", channel)
+            return False
+        return True
+    return centrifugo.publish(channel, data, idempotency_key=key)
 
 
 def _publish_channels(room: str, data: dict[str, Any]) -> bool:
@@ -103,10 +131,15 @@ def publish(
     backends enabled by CHAT_REALTIME_BACKEND. Every selected backend is attempted even if
     another fails.
 
+    Centrifugo with the outbox (``settings.CHAT_OUTBOX``): the row joins the caller's transaction,
+    so call this inside ``transaction.atomic()`` with the write the message comes from; it is
+    published when that commits, even if Centrifugo is down now. Without the outbox: the API call
+    fails over from node to node (chat.centrifugo.call_with_failover).
+
     Raises ValueError for a malformed channel or for ``backends`` that is empty or names a
     backend the setting does not enable (TypeError if it is a single string); RealtimeError if
-    any selected backend failed (Centrifugo: CENTRIFUGO_HTTP_API_URL unset or an API error;
-    Channels: a channel-layer error).
+    any selected backend failed (Centrifugo: CENTRIFUGO_HTTP_API_URL unset, every API attempt
+    failed, or the outbox write failed; Channels: a channel-layer error).
     """
     room = room_name_from_channel(channel)
     if room is None:
@@ -114,7 +147,7 @@ def publish(
     failed = []
     for backend in _selected(backends):
         if backend == CENTRIFUGO:
-            ok = centrifugo.publish(channel, data)
+            ok = _publish_centrifugo(channel, data)
         else:
             ok = _publish_channels(room, data)
         if not ok:

@@ -1,22 +1,25 @@
-"""Browser-facing pages: room list, join-by-name, room page, message form fallback, health check.
+"""Browser-facing pages: room list, join-by-name, room page, the room's messages (GET: the JSON
+gap fill; POST: form fallback and JSON send), health check.
 
 The room presence JSON endpoint is in chat.presence_views, the token endpoints in
-chat.token_views."""
+chat.token_views; database outages are answered by chat.db_errors."""
 from __future__ import annotations
 
 import logging
+import re
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, IntegrityError, connection
-from django.http import HttpRequest, HttpResponse
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import realtime
+from .db_errors import wants_json
 from .forms import JoinRoomForm, MessageForm
 from .messages import history
 from .models import Message, Room
@@ -60,14 +63,21 @@ def _history(room: Room) -> list[Message]:
     return history(room)
 
 
+def _allowed_room(request: HttpRequest, name: str) -> Room:
+    """The room ``name``: Http404 if unknown, PermissionDenied (403) if ``request.user`` may not
+    enter it (staff-only room, non-staff user)."""
+    room_obj = get_object_or_404(Room, name=name)
+    if not room_obj.allows(request.user):
+        raise PermissionDenied("This room is for staff only.")
+    return room_obj
+
+
 @never_cache
 @login_required
 @require_GET
 def room(request: HttpRequest, name: str) -> HttpResponse:
     """Room page: DB history plus the live area driven by chat.js (config embedded via json_script)."""
-    room_obj = get_object_or_404(Room, name=name)
-    if not room_obj.allows(request.user):
-        raise PermissionDenied("This room is for staff only.")
+    room_obj = _allowed_room(request, name)
     return render(request, "chat/room.html", _room_context(request, room_obj, MessageForm()))
 
 
@@ -108,7 +118,8 @@ def _room_context(request: HttpRequest, room_obj: Room, form: MessageForm) -> di
     the one this page uses (page_transport); ``clientAuth`` CHAT_CENTRIFUGO_CLIENT_AUTH
     (``proxy`` | ``jwt``); ``staffOnly`` bool (jwt: the subscription needs a token);
     ``tokenUrl`` / ``subscriptionTokenUrl`` chat.token_views; ``presenceUrl``
-    chat.presence_views; ``presenceTtl`` CHAT_PRESENCE_TTL seconds (Channels heartbeats every
+    chat.presence_views; ``messagesUrl`` the room's messages URL (GET: the gap fill,
+    messages_after); ``presenceTtl`` CHAT_PRESENCE_TTL seconds (Channels heartbeats every
     TTL/2); ``username``; ``maxLength`` CHAT_MESSAGE_MAX_LENGTH.
     """
     transport = page_transport(request)
@@ -131,6 +142,7 @@ def _room_context(request: HttpRequest, room_obj: Room, form: MessageForm) -> di
             "tokenUrl": reverse("chat:token"),
             "subscriptionTokenUrl": reverse("chat:subscription_token"),
             "presenceUrl": reverse("chat:presence", kwargs={"name": room_obj.name}),
+            "messagesUrl": reverse("chat:messages", kwargs={"name": room_obj.name}),
             "presenceTtl": settings.CHAT_PRESENCE_TTL,
             "username": request.user.get_username(),
             "maxLength": settings.CHAT_MESSAGE_MAX_LENGTH,
@@ -138,26 +150,115 @@ def _room_context(request: HttpRequest, room_obj: Room, form: MessageForm) -> di
     }
 
 
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def room_messages(request: HttpRequest, name: str) -> HttpResponse:
+    """``/rooms/<name>/messages/``: GET -> messages_after (JSON gap fill), POST -> post_message;
+    405 otherwise."""
+    if request.method == "POST":
+        return post_message(request, name)
+    return messages_after(request, name)
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_MAX_ID = 2**63 - 1  # BigAutoField
+
+
+def _query_int(request: HttpRequest, key: str, default: int, minimum: int) -> int | None:
+    """``request.GET[key]`` as an int >= ``minimum`` (plain ASCII digits), ``default`` when
+    absent; None when invalid (also when empty)."""
+    if key not in request.GET:
+        return default
+    raw = request.GET[key]
+    if not _DIGITS.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if minimum <= value <= _MAX_ID else None
+
+
+@never_cache
+@login_required
+@require_GET
+def messages_after(request: HttpRequest, name: str) -> HttpResponse:
+    """GET ``/rooms/<name>/messages/?after=<id>&limit=<n>``: the room's messages with an id
+    greater than ``after``, oldest (lowest id) first -- how clients fill gaps the realtime
+    layer left (the database is the source of truth).
+
+    Query: ``after`` int >= 0, default 0 (everything); ``limit`` int >= 1, default and maximum
+    CHAT_GAP_FILL_PAGE_SIZE (larger values are capped).
+
+    Answers: 200 ``{"messages": [Message.as_dict(), ...], "more": bool}`` (at most ``limit``
+    messages; ``more`` true when messages with higher ids remain: ask again with ``after`` =
+    the last id); 400 ``{"error": str}`` for a bad ``after``/``limit``; 302 to the login page
+    without a session; 403 staff-only room for a non-staff user; 404 unknown room; 503 (JSON
+    with ``Accept: application/json``) when the database is down (chat.db_errors).
+    """
+    room_obj = _allowed_room(request, name)
+    page_size = settings.CHAT_GAP_FILL_PAGE_SIZE
+    after = _query_int(request, "after", 0, minimum=0)
+    if after is None:
+        return JsonResponse(
+            {"error": "after must be a non-negative integer (a message id)"}, status=400
+        )
+    limit = _query_int(request, "limit", page_size, minimum=1)
+    if limit is None:
+        return JsonResponse({"error": "limit must be a positive integer"}, status=400)
+    limit = min(limit, page_size)
+    rows = list(
+        Message.objects.filter(room=room_obj, id__gt=after)
+        .select_related("user", "room")
+        .order_by("id")[: limit + 1]
+    )
+    return JsonResponse(
+        {"messages": [message.as_dict() for message in rows[:limit]], "more": len(rows) > limit}
+    )
+
+
 @login_required
 @require_POST
 def post_message(request: HttpRequest, name: str) -> HttpResponse:
-    """No-JavaScript fallback for sending: saves the message, broadcasts it with
-    chat.realtime.publish (Centrifugo HTTP API and/or Channels group, per
-    CHAT_REALTIME_BACKEND; best effort, failures are logged) and redirects back to the room,
-    keeping ``?transport=channels`` (400 on invalid text)."""
-    room_obj = get_object_or_404(Room, name=name)
-    if not room_obj.allows(request.user):
-        raise PermissionDenied("This room is for staff only.")
+    """POST ``/rooms/<name>/messages/`` (form field ``text``): save the message and broadcast it
+    with chat.realtime.publish (Centrifugo and/or the Channels group, per CHAT_REALTIME_BACKEND;
+    best effort: a RealtimeError is logged, the message stays saved).
+
+    The create and the publish run in one ``transaction.atomic()`` block (publish may write an
+    outbox row in the same transaction), so a database error rolls the message back and
+    chat.db_errors answers 503: nothing is half-saved. A RealtimeError (publish in a savepoint)
+    keeps the message.
+
+    Two answer modes (403 staff-only room, 404 unknown room in both):
+
+    - JSON, when the client prefers it (``Accept: application/json``; chat.db_errors.wants_json):
+      201 ``{"message": Message.as_dict()}``; 400 ``{"errors": {"text": [str, ...]}}``.
+    - Otherwise the no-JavaScript form fallback: a redirect back to the room, keeping
+      ``?transport=channels``; 400 with the room page and the form errors.
+    """
+    room_obj = _allowed_room(request, name)
+    json_mode = wants_json(request)
     form = MessageForm(request.POST)
     if not form.is_valid():
+        if json_mode:
+            errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+            return JsonResponse({"errors": errors}, status=400)
         return render(
             request, "chat/room.html", _room_context(request, room_obj, form), status=400
         )
-    message = Message.objects.create(room=room_obj, user=request.user, text=form.cleaned_data["text"])
-    try:
-        realtime.publish(room_obj.channel(), message.as_dict())
-    except realtime.RealtimeError:
-        logger.warning("message %s saved but not broadcast", message.pk)
+    with transaction.atomic():
+        message = Message.objects.create(
+            room=room_obj, user=request.user, text=form.cleaned_data["text"]
+        )
+        data = message.as_dict()
+        try:
+            # A savepoint: a failed write inside publish (the outbox row) that publish turns into
+            # RealtimeError must not leave the message's transaction marked for rollback.
+            with transaction.atomic():
+                realtime.publish(room_obj.channel(), data)
+        except realtime.RealtimeError:
+            # Not a reason to roll back: the message is saved, clients fill the gap from the DB.
+            logger.warning("message %s saved but not broadcast", message.pk)
+    if json_mode:
+        return JsonResponse({"message": data}, status=201)
     return redirect(
         _with_transport_query(reverse("chat:room", kwargs={"name": room_obj.name}), request)
     )

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chat.db_errors.DatabaseUnavailableMiddleware",  # 503 + Retry-After when the DB is down
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -180,8 +181,23 @@ LOGGING = {
 }
 
 # Centrifugo server HTTP API (used by the no-JavaScript form fallback to broadcast messages).
+# One URL or several separated by commas (every node's: calls fail over from one to the next,
+# chat.centrifugo.call_with_failover), bounded by CENTRIFUGO_API_ATTEMPTS calls and
+# CENTRIFUGO_API_DEADLINE seconds per publication.
 CENTRIFUGO_HTTP_API_URL = os.environ.get("CENTRIFUGO_HTTP_API_URL", "")
 CENTRIFUGO_HTTP_API_KEY = os.environ.get("CENTRIFUGO_HTTP_API_KEY", "")
+CENTRIFUGO_API_ATTEMPTS = env_int("CENTRIFUGO_API_ATTEMPTS", 6)
+CENTRIFUGO_API_DEADLINE = env_int("CENTRIFUGO_API_DEADLINE", 5)
+
+# The outbox (chat.outbox): publications written with the message, in its transaction, and
+# published by Centrifugo's PostgreSQL consumer. On by default with PostgreSQL; SQLite keeps the
+# direct API call. CHAT_OUTBOX_PARTITIONS must equal the consumer's num_partitions,
+# CHAT_OUTBOX_NOTIFY_CHANNEL its partition_notification_channel.
+CHAT_OUTBOX = env_bool("CHAT_OUTBOX", DATABASES["default"]["ENGINE"].endswith("postgresql"))
+if CHAT_OUTBOX and not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    raise ImproperlyConfigured("CHAT_OUTBOX=1 needs a PostgreSQL DATABASE_URL (Centrifugo's outbox consumer reads PostgreSQL)")
+CHAT_OUTBOX_PARTITIONS = env_int("CHAT_OUTBOX_PARTITIONS", 1)
+CHAT_OUTBOX_NOTIFY_CHANNEL = os.environ.get("CHAT_OUTBOX_NOTIFY_CHANNEL", "centrifugo_outbox").strip()
 
 # Chat behaviour.
 CHAT_WEBSOCKET_PATH = os.environ.get("CHAT_WEBSOCKET_PATH", "/connection/websocket")
@@ -189,6 +205,9 @@ if not CHAT_WEBSOCKET_PATH.startswith("/"):
     raise ImproperlyConfigured("CHAT_WEBSOCKET_PATH must start with '/'")
 CHAT_MESSAGE_MAX_LENGTH = env_int("CHAT_MESSAGE_MAX_LENGTH", 1000)
 CHAT_HISTORY_SIZE = env_int("CHAT_HISTORY_SIZE", 50)
+# Most messages one gap-fill page (GET /rooms/<name>/messages/?after=<id>) returns; also its
+# default ``limit``.
+CHAT_GAP_FILL_PAGE_SIZE = env_int("CHAT_GAP_FILL_PAGE_SIZE", 100)
 
 # Realtime transport(s) used by chat.realtime.publish(): Centrifugo (HTTP API), Django
 # Channels (channel layer groups), or both.

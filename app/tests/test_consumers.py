@@ -131,7 +131,7 @@ async def test_history_last_50_of_60_oldest_first(alice_cookie, user, lobby):
     comm = communicator(cookie=alice_cookie)
     frame = await join(comm)
     assert [m["text"] for m in frame["messages"]] == [f"m{i}" for i in range(10, 60)]
-    assert set(frame["messages"][0]) == {"id", "room", "user", "text", "created_at"}
+    assert set(frame["messages"][0]) == {"id", "seq", "room", "user", "text", "created_at"}
     await comm.disconnect()
 
 
@@ -263,7 +263,8 @@ async def test_both_message_also_published_to_centrifugo(settings, fake_cent, al
     assert frame["type"] == "message"
     # The consumer handles one event at a time, so its own echo (group event) is dispatched
     # only after receive_json -- including the relay -- has returned.
-    assert cent_requests(fake_cent) == [PublishRequest(channel="rooms:lobby", data=frame["message"])]
+    assert cent_requests(fake_cent) == [PublishRequest(channel="rooms:lobby", data=frame["message"],
+                                                       idempotency_key=f"chat-rooms:lobby-{frame['message']['id']}")]
     await comm.disconnect()
 
 

@@ -58,6 +58,23 @@ def test_visible_to(user, staff_user):
 def test_message_as_dict(user, lobby):
     m = Message.objects.create(room=lobby, user=user, text="hi")
     d = m.as_dict()
-    assert d == {"id": m.pk, "room": "lobby", "user": "alice", "text": "hi",
+    assert d == {"id": m.pk, "seq": 1, "room": "lobby", "user": "alice", "text": "hi",
                  "created_at": m.created_at.isoformat()}
     assert "T" in d["created_at"] and d["created_at"].endswith("+00:00")
+
+
+@pytest.mark.django_db
+def test_messages_are_numbered_per_room_without_gaps(django_user_model):
+    user = django_user_model.objects.create_user("numbered", password="pw-numbered-1234")
+    lobby = Room.objects.get_or_create(name="lobby")[0]
+    other = Room.objects.create(name="other")
+    seqs = [Message.objects.create(room=room, user=user, text="x").seq for room in (lobby, other, lobby, lobby)]
+    assert seqs == [1, 1, 2, 3]
+    lobby.refresh_from_db()
+    assert lobby.last_seq == 3
+    # A transaction that rolls back gives its number back: the next message takes it, no gap.
+    from django.db import transaction
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Message.objects.create(room=lobby, user=user, text="rolled back")
+        raise RuntimeError
+    assert Message.objects.create(room=lobby, user=user, text="y").seq == 4

@@ -45,7 +45,8 @@ def test_centrifugo_backend_calls_cent(settings, fake_cent, realtime_settings):
     realtime.publish("rooms:lobby", DATA)
     (client,) = fake_cent.instances
     assert (client.api_url, client.api_key) == ("http://centrifugo.test:9000/api", "api-key")
-    assert cent_requests(fake_cent) == [PublishRequest(channel="rooms:lobby", data=DATA)]
+    assert cent_requests(fake_cent) == [PublishRequest(channel="rooms:lobby", data=DATA,
+                                                       idempotency_key="chat-rooms:lobby-1")]
 
 
 def test_centrifugo_backend_unconfigured_raises(settings, realtime_settings):

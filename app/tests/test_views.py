@@ -95,7 +95,8 @@ def test_room_page(user_client, lobby):
         "channelsPath": "/ws/chat/lobby/", "backend": "centrifugo", "transport": "centrifugo",
         "clientAuth": "proxy", "staffOnly": False, "tokenUrl": "/chat/token/",
         "subscriptionTokenUrl": "/chat/token/subscription/",
-        "presenceUrl": "/rooms/lobby/presence/", "presenceTtl": 60,
+        "presenceUrl": "/rooms/lobby/presence/", "messagesUrl": "/rooms/lobby/messages/",
+        "presenceTtl": 60,
         "username": "alice", "maxLength": 1000,
     }
     assert '<ul id="presence" class="presence-list" aria-live="polite"></ul>' in content
@@ -223,7 +224,7 @@ def test_room_unknown_404(user_client):
 @pytest.mark.django_db
 def test_post_message_fallback_saves_and_broadcasts(user_client, lobby, monkeypatch):
     sent = []
-    monkeypatch.setattr("chat.centrifugo.publish", lambda channel, data: sent.append((channel, data)) or True)
+    monkeypatch.setattr("chat.centrifugo.publish", lambda channel, data, **kw: sent.append((channel, data)) or True)
     response = user_client.post("/rooms/lobby/messages/", {"text": "  hello  "})
     assert response.status_code == 302 and response["Location"] == "/rooms/lobby/"
     message = Message.objects.get()

@@ -4,7 +4,7 @@
  * Configuration: the JSON in #chat-config (chat.views._room_context): channel, websocketPath,
  * channelsPath, backend, transport ("centrifugo" | "channels", chosen by the server from
  * CHAT_REALTIME_BACKEND and ?transport=), clientAuth ("proxy" | "jwt"), staffOnly, tokenUrl,
- * subscriptionTokenUrl, presenceUrl, presenceTtl (seconds), username, maxLength.
+ * subscriptionTokenUrl, presenceUrl, presenceTtl (seconds), messagesUrl, username, maxLength.
  *
  * Centrifugo transport (requires centrifuge-js, global `Centrifuge`, vendor/centrifuge.js):
  * same-origin WebSocket at websocketPath. clientAuth "proxy": no token, Centrifugo's connect
@@ -30,9 +30,22 @@
  * frames replace the "channels" part directly.
  *
  * Messages are de-duplicated by id (server-rendered history, Centrifugo recovery, Channels
- * history frames re-sent on reconnect). Status (#chat-status data-state): connecting,
+ * history frames re-sent on reconnect, gap fill) and kept in id order (a message is inserted
+ * before the first shown one with a higher id). Status (#chat-status data-state): connecting,
  * connected, disconnected, error. Without a live connection the form posts normally (no-JS
  * fallback).
+ *
+ * Gap fill (gapfill.js; the database is the source of truth): messages after the highest id
+ * shown before the gap, on every Centrifugo `subscribed` (the first: sent between page render
+ * and subscribe; later ones: reconnect, resubscribe, wasRecovering && !recovered) and after an
+ * `unsubscribed` with code 112 (unrecoverable position: centrifuge-js 5.8 resubscribes only with
+ * getState, so chat.js subscribes again once); on Channels after every join (`history` frame,
+ * which has only the last CHAT_HISTORY_SIZE messages); and on either path when a live message's
+ * room number (seq) skips one: a publication lost where no event shows it (e.g. acknowledged by a
+ * Redis master that died before its replica had it).
+ *
+ * window.chatDebug (tests, console): lastId(), fillGaps() -> Promise, fills (gapfill.js
+ * records), disconnect(), connect(), reconnect() of the realtime client.
  */
 (function () {
   "use strict";
@@ -54,14 +67,22 @@
   var SEND_TIMEOUT_MS = 10000;
   var CLOSE_UNAUTHORIZED = 4001;
   var CLOSE_FORBIDDEN = 4003;
+  var UNRECOVERABLE_POSITION = 112; // Centrifugo client error code
 
   var transport = config.transport === "channels" ? "channels" : "centrifugo";
   statusEl.dataset.transport = transport;
 
-  // Ids already shown (server-rendered history), so live/recovered messages don't duplicate.
+  // Ids already shown (server-rendered history), so live/recovered messages don't duplicate,
+  // and the highest of them (the gap fill asks for what comes after it).
+  // maxSeq: the highest room message number (msg.seq: 1, 2, 3, ... with no gap) shown; a live
+  // message numbered above maxSeq + 1 means one was lost on the way: fill from the database.
   var seen = new Set();
+  var maxId = 0;
+  var maxSeq = 0;
   list.querySelectorAll("li.message[data-id]").forEach(function (li) {
     seen.add(String(li.dataset.id));
+    maxId = Math.max(maxId, Number(li.dataset.id) || 0);
+    maxSeq = Math.max(maxSeq, Number(li.dataset.seq) || 0);
   });
 
   function setStatus(state, text) {
@@ -79,16 +100,36 @@
     return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
+  // Before the first shown message with a higher id (from the end: usually none), else last.
+  function insertInOrder(li, id) {
+    var before = null;
+    for (var el = list.lastElementChild; el; el = el.previousElementSibling) {
+      if (!(Number(el.dataset.id) > id)) break;
+      before = el;
+    }
+    list.insertBefore(li, before);
+  }
+
+  // Shows msg in id order unless already shown; true if added.
   function appendMessage(msg) {
-    if (!msg || typeof msg.text !== "string") return;
+    if (!msg || typeof msg.text !== "string") return false;
+    var id = Number(msg.id);
+    var idBefore = maxId;
     if (msg.id !== undefined && msg.id !== null) {
       var key = String(msg.id);
-      if (seen.has(key)) return;
+      if (seen.has(key)) return false;
       seen.add(key);
+      if (id > maxId) maxId = id;
+    }
+    var seq = Number(msg.seq);
+    if (seq > 0) {
+      if (maxSeq > 0 && seq > maxSeq + 1) fillGaps(idBefore);
+      if (seq > maxSeq) maxSeq = seq;
     }
     var li = document.createElement("li");
     li.className = "message";
     if (msg.id !== undefined) li.dataset.id = msg.id;
+    if (seq > 0) li.dataset.seq = seq;
     var time = document.createElement("time");
     time.dateTime = msg.created_at || "";
     time.textContent = formatTime(msg.created_at);
@@ -99,8 +140,23 @@
     text.className = "text";
     text.textContent = msg.text;
     li.append(time, " ", user, " ", text);
-    list.appendChild(li);
+    if (isNaN(id)) list.appendChild(li);
+    else insertInOrder(li, id);
     scrollToBottom();
+    return true;
+  }
+
+  // --- gap fill (gapfill.js) ---------------------------------------------------
+
+  var gapFiller = window.ChatGapFill && config.messagesUrl ? window.ChatGapFill.create({
+    url: config.messagesUrl,
+    lastId: function () { return maxId; },
+    insert: appendMessage
+  }) : null;
+
+  // Show what the realtime layer missed after message id `after` (default: the highest shown).
+  function fillGaps(after) {
+    return gapFiller ? gapFiller.fill(after) : Promise.resolve(null);
   }
 
   function errorReason(err, fallback) {
@@ -250,13 +306,26 @@
       subscribed = false;
       setStatus("connecting", "subscribing…");
     });
-    sub.on("subscribed", function () {
+    var resubscribed112 = false;
+    sub.on("subscribed", function (ctx) {
       subscribed = true;
+      resubscribed112 = false;
       setStatus("connected");
       refreshPresence();
+      // First subscribe, reconnect, resubscribe, failed recovery (ctx.wasRecovering &&
+      // !ctx.recovered): the server may have messages this page has not shown. Called here,
+      // before recovered publications are delivered, so maxId is still the pre-gap one.
+      if (ctx && ctx.wasRecovering && !ctx.recovered) console.info("recovery incomplete: gap fill");
+      fillGaps();
     });
     sub.on("unsubscribed", function (ctx) {
       subscribed = false;
+      if (ctx.code === UNRECOVERABLE_POSITION && !resubscribed112) {
+        resubscribed112 = true;
+        fillGaps();
+        sub.subscribe();
+        return;
+      }
       setStatus("error", "error: unsubscribed (" + (ctx.reason || ctx.code) + ")");
     });
     sub.on("error", function (ctx) {
@@ -274,6 +343,9 @@
 
     return {
       isLive: function () { return subscribed; },
+      disconnect: function () { centrifuge.disconnect(); },
+      connect: function () { centrifuge.connect(); },
+      reconnect: function () { centrifuge.disconnect(); centrifuge.connect(); },
       send: function (text, done) {
         sub.publish({ text: text }).then(
           function () { done(null); },
@@ -332,7 +404,10 @@
           live = true;
           attempts = 0;
           setStatus("connected");
+          // The frame has only the last CHAT_HISTORY_SIZE messages: fill from before it.
+          var before = maxId;
           (frame.messages || []).forEach(appendMessage);
+          fillGaps(before);
           stopHeartbeat();
           heartbeatTimer = setInterval(function () { sendFrame({ type: "heartbeat" }); }, heartbeatMs);
           sendFrame({ type: "heartbeat" }); // answered by a presence frame
@@ -391,25 +466,41 @@
       };
     }
 
-    // Leave cleanly when the page goes into the back/forward cache; reconnect when it returns.
-    window.addEventListener("pagehide", function (event) {
-      if (!event.persisted) return;
+    // Close without reconnecting / connect again (back/forward cache, chatDebug).
+    function pause(reason) {
       stopped = true;
       if (reconnectTimer !== null) clearTimeout(reconnectTimer);
       reconnectTimer = null;
-      if (ws) ws.close(1000, "page hidden");
-    });
-    window.addEventListener("pageshow", function (event) {
-      if (!event.persisted || !stopped || ws) return;
+      var socket = ws;
+      ws = null; // its onclose is ignored: resume() may connect before it fires
+      live = false;
+      stopHeartbeat();
+      finishPending("connection closed");
+      if (socket) socket.close(1000, reason);
+      setStatus("disconnected", "disconnected: " + reason);
+    }
+    function resume() {
+      if (ws) return;
       stopped = false;
       attempts = 0;
       connect();
+    }
+
+    // Leave cleanly when the page goes into the back/forward cache; reconnect when it returns.
+    window.addEventListener("pagehide", function (event) {
+      if (event.persisted) pause("page hidden");
+    });
+    window.addEventListener("pageshow", function (event) {
+      if (event.persisted && stopped) resume();
     });
 
     connect();
 
     return {
       isLive: function () { return live; },
+      disconnect: function () { pause("disconnect requested"); },
+      connect: resume,
+      reconnect: function () { pause("reconnect requested"); resume(); },
       send: function (text, done) {
         finishPending("superseded");
         pending = {
@@ -423,6 +514,15 @@
 
   var client = transport === "channels" ? startChannels() : startCentrifugo();
   if (!client) return;
+
+  window.chatDebug = {
+    lastId: function () { return maxId; },
+    fillGaps: function () { return fillGaps(); },
+    fills: gapFiller ? gapFiller.fills : [],
+    disconnect: client.disconnect,
+    connect: client.connect,
+    reconnect: client.reconnect
+  };
 
   form.addEventListener("submit", function (event) {
     // Without a live connection, fall back to the normal form POST.
