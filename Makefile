@@ -66,10 +66,12 @@ test-bad-input: venv artifacts
 test-bench: venv
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bench.xml tests/test_bench_report.py
 
-# The topology and filter plugins, the client library's manifest reader, the generated role docs.
+# The topology and filter plugins, the client library's manifest reader and gap fill, the generated
+# role docs, the Centrifugo watchdog's helpers.
 test-plugins: venv
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/plugins.xml \
-	  tests/test_plugins.py tests/test_rtclient_manifest.py tests/test_role_docs.py
+	  tests/test_plugins.py tests/test_rtclient_manifest.py tests/test_rtclient_history.py tests/test_role_docs.py \
+	  tests/test_watchdog.py
 
 test-unit: lint test-app test-bad-input test-bench test-plugins
 

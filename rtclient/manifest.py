@@ -88,12 +88,16 @@ class DjangoEndpoint:
 
 @dataclass(frozen=True)
 class Nginx:
-    """An nginx host: its private address and its plain-HTTP and TLS listen ports."""
+    """An nginx host: its private address, its plain-HTTP and TLS listen ports, and the private
+    server Centrifugo's proxy calls reach Django through (``proxy_url``:
+    ``http://<address>:<internal_port>/centrifugo``)."""
 
     host: str
     address: str
     http_port: int
     https_port: int
+    internal_port: int
+    proxy_url: str
 
 
 @dataclass(frozen=True)
@@ -235,7 +239,7 @@ class Manifest:
                              ("port", "internal_port")),
             gunicorn=build(DjangoEndpoint, items(django_raw, "gunicorn", "django."), "django.gunicorn", ("port",)),
             daphne=build(DjangoEndpoint, items(django_raw, "daphne", "django."), "django.daphne", ("port",)),
-            nginx=build(Nginx, items(data, "nginx"), "nginx", ("http_port", "https_port")),
+            nginx=build(Nginx, items(data, "nginx"), "nginx", ("http_port", "https_port", "internal_port")),
             versions=dict(get(data, "versions")),
             raw=data,
         )

@@ -64,7 +64,10 @@ def test_topology_of_the_default_stack():
     assert [d["port"] for d in topo["django"]["daphne"]] == [8101, 8102]
     assert topo["redis"]["servers"] == [{"host": "r1", "address": "10.0.0.1", "port": 6379, "endpoint": "10.0.0.1:6379"}]
     assert topo["redis"]["sentinels"] == [] and topo["postgresql"] == []
-    assert topo["nginx"] == [{"host": "n1", "address": "10.0.0.5", "http_port": 80, "https_port": 443}]
+    assert topo["nginx"] == [{"host": "n1", "address": "10.0.0.5", "http_port": 80, "https_port": 443,
+                              "internal_port": 8090, "proxy_url": "http://10.0.0.5:8090/centrifugo"}]
+    assert topo["outbox"] == {"enabled": False, "table": "chat_outbox", "notify_channel": "centrifugo_outbox",
+                              "partitions": 4}
     assert topo["site_url"] == "https://chat.example.com"
     assert topo["versions"]["centrifugo"] == rtstack.role_defaults()["centrifugo_version"]
 
@@ -173,9 +176,13 @@ def test_firewall_rules_follow_the_topology():
     assert centrifugo[0]["ports"] == [8020] and centrifugo[0]["sources"] == ["10.0.0.5"]
     assert centrifugo[1]["ports"] == [9020] and centrifugo[1]["sources"] == ["10.0.0.4"]
     django = tiers.firewall_rules(topo, "d1")
-    assert django[0]["ports"] == [8005] and django[0]["sources"] == ["10.0.0.2", "10.0.0.3", "10.0.0.5"]
+    # Centrifugo's proxy calls come through nginx's private server, never straight.
+    assert django[0]["ports"] == [8005] and django[0]["sources"] == ["10.0.0.5"]
     assert django[1]["ports"] == [8101, 8102] and django[1]["sources"] == ["10.0.0.5"]
-    assert tiers.firewall_rules(topo, "n1") == [{"comment": "nginx: the public site", "ports": [80, 443], "sources": None}]
+    assert tiers.firewall_rules(topo, "n1") == [
+        {"comment": "nginx: the public site", "ports": [80, 443], "sources": None},
+        {"comment": "nginx: Centrifugo's proxy calls to Django (the private server)", "ports": [8090],
+         "sources": ["10.0.0.2", "10.0.0.3"]}]
     redis = tiers.firewall_rules(topo, "r1")
     assert redis == [{"comment": "Redis: the app tiers", "ports": [6379], "sources": ["10.0.0.2", "10.0.0.3", "10.0.0.4"]}]
 
@@ -221,3 +228,29 @@ def test_warn_unreachable_names_the_hosts_that_did_not_answer():
                {"item": "d1", "failed": False, "rc": 1, "msg": "Module result deserialization failed"}]
     assert tiers.warn_unreachable(results) == ["r1", "d1"]
     assert tiers.warn_unreachable("{{ not rendered }}") == []
+
+
+def test_outbox_follows_postgresql_and_its_consumer_may_reach_it():
+    hostvars, groups = inventory()
+    hostvars["p1"] = facts("10.0.0.6")
+    hostvars["p1"].update({"realtime_backend": "both", "stack_public_origins": ["https://chat.example.com"]})
+    groups["postgresql"] = ["p1"]
+    topo = rtstack.topology(hostvars, groups)
+    assert topo["outbox"]["enabled"] is True
+    assert topo["postgresql"][0]["outbox_user"] == "centrifugo_outbox"
+    (rule,) = tiers.firewall_rules(topo, "p1")
+    assert rule["ports"] == [5432] and rule["sources"] == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
+    for host in hostvars:
+        hostvars[host]["stack_outbox"] = False
+    topo = rtstack.topology(hostvars, groups)
+    assert topo["outbox"]["enabled"] is False
+    assert tiers.firewall_rules(topo, "p1")[0]["sources"] == ["10.0.0.4"]
+    for host in hostvars:
+        hostvars[host]["stack_outbox_partitions"] = 0
+    with pytest.raises(TopologyError, match="stack_outbox_partitions"):
+        rtstack.topology(hostvars, groups)
+
+
+def test_outbox_table_is_the_apps():
+    models = (ROOT / "app/chat/models.py").read_text()
+    assert f'OUTBOX_TABLE = "{rtstack.OUTBOX_TABLE}"' in models

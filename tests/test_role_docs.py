@@ -32,6 +32,8 @@ REMOVED_VARIABLES = (
     "firewall_django_port", "firewall_daphne_ports", "firewall_redis_port", "firewall_redis_sentinel_port",
     "firewall_redis_sentinel_enabled", "firewall_postgresql_port",
     "redis_hosts_group", "postgresql_client_group",
+    # Replaced by a list when the app started failing over between every node's API (the failover issue).
+    "django_centrifugo_api_url",
 )
 # A whole variable name: not part of a longer identifier (e.g. _centrifugo_address, an internal variable).
 REMOVED = re.compile(r"(?<![\w])(" + "|".join(map(re.escape, REMOVED_VARIABLES)) + r")(?![\w])")

@@ -84,7 +84,7 @@ def test_redis_postgresql_nginx(manifest):
     assert manifest.redis.sentinels[1] == Endpoint("s-redis-2", "172.30.0.3", 26379)
     assert manifest.redis.sentinel_master_name == "rtstack"
     assert manifest.postgresql == (Endpoint("s-postgresql-1", "172.30.0.5", 5432),)
-    assert manifest.nginx == (Nginx("s-nginx-1", "172.30.0.10", 80, 443),)
+    assert manifest.nginx == (Nginx("s-nginx-1", "172.30.0.10", 80, 443, 8090, "http://172.30.0.10:8090/centrifugo"),)
 
 
 def test_hosts_by_group_and_address(manifest):

@@ -49,11 +49,15 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
     for n in topo["nginx"]:
         if n["host"] == host:
             allow("nginx: the public site", [n["http_port"]] + ([n["https_port"]] if n["https_port"] else []), None)
+            allow("nginx: Centrifugo's proxy calls to Django (the private server)", [n["internal_port"]],
+                  addresses("centrifugo"))
     mine = [i for i in topo["centrifugo"] if i["host"] == host and i["state"] == "present"]
     allow("Centrifugo: clients through nginx", [i["port"] for i in mine], addresses("nginx"))
     allow("Centrifugo: the HTTP API from Django", [i["internal_port"] for i in mine], addresses("django"))
-    allow("gunicorn: pages through nginx, proxy calls from Centrifugo",
-          [g["port"] for g in topo["django"]["gunicorn"] if g["host"] == host], addresses("nginx", "centrifugo"))
+    # Centrifugo's proxy calls come through nginx's private server; straight only in a stack without nginx.
+    allow("gunicorn: pages and Centrifugo's proxy calls through nginx",
+          [g["port"] for g in topo["django"]["gunicorn"] if g["host"] == host],
+          addresses("nginx") if topo["nginx"] else addresses("centrifugo"))
     allow("daphne (Django Channels): WebSockets through nginx",
           [d["port"] for d in topo["django"]["daphne"] if d["host"] == host], addresses("nginx"))
     redis_sources = ("centrifugo", "django", "redis", "redis_sentinel") if sentinel else ("centrifugo", "django")
@@ -62,7 +66,10 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
     allow("Redis Sentinel: the app tiers, the Redis hosts and the other sentinels",
           [r["port"] for r in topo["redis"]["sentinels"] if r["host"] == host],
           addresses("centrifugo", "django", "redis", "redis_sentinel"))
-    allow("PostgreSQL: Django only", [p["port"] for p in topo["postgresql"] if p["host"] == host], addresses("django"))
+    outbox = topo.get("outbox", {}).get("enabled", False)
+    allow("PostgreSQL: Django" + (", and Centrifugo's outbox consumer" if outbox else " only"),
+          [p["port"] for p in topo["postgresql"] if p["host"] == host],
+          addresses("django", "centrifugo") if outbox else addresses("django"))
     return rules
 
 

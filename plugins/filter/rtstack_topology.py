@@ -47,11 +47,11 @@ TIER_GROUPS = {
 #: by the role that owns them; when a host does not set one, the owner role's default applies.
 WIRING = {
     "redis": ("redis_port", "redis_sentinel_port", "redis_sentinel_master_name", "redis_mode"),
-    "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user"),
+    "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user", "postgresql_outbox_user"),
     "centrifugo": ("centrifugo_port", "centrifugo_internal_port", "centrifugo_state", "centrifugo_service",
                    "centrifugo_version", "centrifugo_client_auth"),
     "django": ("django_port", "django_daphne_ports"),
-    "nginx": ("nginx_listen_port", "nginx_tls_listen_port", "nginx_tls_enabled"),
+    "nginx": ("nginx_listen_port", "nginx_tls_listen_port", "nginx_tls_enabled", "nginx_internal_port"),
 }
 
 #: Stack-wide choices (group_vars all) that no role owns, and their defaults (roles read them from the
@@ -60,7 +60,14 @@ STACK_DEFAULTS = {
     "realtime_backend": "centrifugo",
     "stack_public_origins": [],
     "stack_public_http_url": "",
+    "stack_outbox": True,
+    "stack_outbox_partitions": 4,
 }
+
+#: The outbox (app/chat/outbox.py): the app's table Centrifugo's PostgreSQL consumer reads (the
+#: app's ``chat.models.OUTBOX_TABLE``) and the channel its NOTIFY wakes the consumers on.
+OUTBOX_TABLE = "chat_outbox"
+OUTBOX_NOTIFY_CHANNEL = "centrifugo_outbox"
 
 #: Centrifugo's client WebSocket path (websocket.handler_prefix + "/websocket" in Centrifugo v6).
 CENTRIFUGO_WEBSOCKET_PATH = "/connection/websocket"
@@ -191,11 +198,14 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
              "hosts": {host: {"address", "groups": [tier, ...]}},
              "redis": {"servers": [{host, address, port, endpoint}], "sentinels": [{host, address, port, endpoint}],
                        "sentinel_master_name"},                   # endpoint: "address:port"
-             "postgresql": [{host, address, port, endpoint, database, user}],
+             "postgresql": [{host, address, port, endpoint, database, user, outbox_user}],
+             "outbox": {"enabled", "table", "notify_channel", "partitions"},   # enabled: PostgreSQL,
+                                                   # Centrifugo and stack_outbox
              "centrifugo": [{host, address, name, port, internal_port, unit, state, client_url, internal_url,
                              api_url, health_url, metrics_url}],   # every instance, absent ones too
              "django": {"gunicorn": [{host, address, port, url}], "daphne": [{host, address, port, url}]},
-             "nginx": [{host, address, http_port, https_port}],
+             "nginx": [{host, address, http_port, https_port, internal_port, proxy_url}],
+             # proxy_url: the private, load-balanced endpoint of Centrifugo's proxy calls to Django
              "versions": {"centrifugo"}}
 
     Raises:
@@ -240,8 +250,17 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         "sentinel_master_name": stack("redis_sentinel_master_name"),
     }
     topo["postgresql"] = [_endpoint(h, addresses[h], _port(var(h, "postgresql_port"), h, "postgresql_port"),
-                                    database=var(h, "postgresql_app_database"), user=var(h, "postgresql_app_user"))
+                                    database=var(h, "postgresql_app_database"), user=var(h, "postgresql_app_user"),
+                                    outbox_user=var(h, "postgresql_outbox_user"))
                           for h in members["postgresql"]]
+    partitions = stack("stack_outbox_partitions")
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        raise TopologyError(f"stack_outbox_partitions must be an integer >= 1 (got {partitions!r})")
+    topo["outbox"] = {
+        "enabled": bool(members["postgresql"] and members["centrifugo"] and backend in ("centrifugo", "both")
+                        and str(stack("stack_outbox")).lower() in ("true", "1", "yes")),
+        "table": OUTBOX_TABLE, "notify_channel": OUTBOX_NOTIFY_CHANNEL, "partitions": partitions,
+    }
 
     centrifugo = []
     for h in members["centrifugo"]:
@@ -276,7 +295,10 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         http_port = _port(var(h, "nginx_listen_port"), h, "nginx_listen_port")
         tls = str(var(h, "nginx_tls_enabled")).lower() in ("true", "1", "yes")
         https_port = _port(var(h, "nginx_tls_listen_port"), h, "nginx_tls_listen_port") if tls else None
-        topo["nginx"].append({"host": h, "address": addresses[h], "http_port": http_port, "https_port": https_port})
+        internal_port = _port(var(h, "nginx_internal_port"), h, "nginx_internal_port")
+        topo["nginx"].append({"host": h, "address": addresses[h], "http_port": http_port, "https_port": https_port,
+                              "internal_port": internal_port,
+                              "proxy_url": f"http://{addresses[h]}:{internal_port}/centrifugo"})
 
     versions = {}
     if members["centrifugo"]:
@@ -308,6 +330,7 @@ def listeners(topo: Mapping[str, Any]) -> list[tuple[str, int, str, str]]:
         out.append((s["address"], s["http_port"], s["host"], "nginx_listen_port"))
         if s["https_port"]:
             out.append((s["address"], s["https_port"], s["host"], "nginx_tls_listen_port"))
+        out.append((s["address"], s["internal_port"], s["host"], "nginx_internal_port"))
     return out
 
 

@@ -5,7 +5,8 @@ wait until the page's realtime client reports it is live, and a message Alice se
 Bob's page; each page's "Online" list shows both. Once with both on Centrifugo (centrifuge-js),
 once with Bob on Django Channels (`?transport=channels`, the page's native WebSocket client),
 which his message must cross to Alice's Centrifugo page and back. A screenshot of Bob's page
-is saved as evidence (RTSTACK_SCREENSHOT_DIR, default build/).
+is saved as evidence (RTSTACK_SCREENSHOT_DIR, default build/). Then, on each transport, a message
+sent while Alice's page was disconnected appears once after it reconnects (the gap fill).
 """
 
 from __future__ import annotations
@@ -81,3 +82,39 @@ def test_two_browsers_chat_through_the_stack(browser, site_url, credentials, bob
     bob.screenshot(path=str(shots / f"chat-bob-{bob_transport}.png"), full_page=True)
     for page in (alice, bob):
         page.context.close()
+
+
+@pytest.mark.parametrize("transport", ["centrifugo", "channels"])
+def test_reconnect_fills_the_gap_from_the_database(browser, site_url, credentials, login, transport):
+    """Alice's realtime client is disconnected (window.chatDebug, chat.js) while Bob posts through
+    the JSON API; when it connects again the page asks the database for what it missed
+    (GET /rooms/lobby/messages/?after=<highest id shown>, gapfill.js). Bob's message then shows
+    exactly once and last, whichever of the realtime catch-up (Centrifugo recovery, the Channels
+    history frame) and the gap fill delivered it first, and the fill returned it."""
+    alice = open_lobby(browser, site_url, "alice", credentials("user_alice"), transport)
+    status = alice.locator("#chat-status")
+    alice.evaluate("() => window.chatDebug.disconnect()")
+    playwright_sync.expect(status).to_have_attribute("data-state", "disconnected")
+
+    text = f"sent while {transport} was away {uuid.uuid4().hex[:8]}"
+    bob = login("bob")
+    response = bob.post(
+        f"{site_url}/rooms/lobby/messages/", data={"text": text}, timeout=10, allow_redirects=False,
+        # Django's CSRF check over HTTPS: the csrftoken cookie (rotated at login) in the header,
+        # plus a same-origin Referer/Origin.
+        headers={"Accept": "application/json", "X-CSRFToken": bob.cookies.get("csrftoken", ""),
+                 "Referer": f"{site_url}/rooms/lobby/", "Origin": site_url},
+    )
+    assert response.status_code == 201, response.text[:300]
+    message_id = response.json()["message"]["id"]
+    messages = alice.locator("#messages li.message", has_text=text)
+    playwright_sync.expect(messages).to_have_count(0)  # not delivered while disconnected
+
+    alice.evaluate("() => window.chatDebug.connect()")
+    playwright_sync.expect(status).to_have_text("connected", timeout=10_000)
+    alice.wait_for_function("id => window.chatDebug.fills.some(f => f.ids.includes(id))",
+                            arg=message_id, timeout=10_000)
+    expect_message(alice, text, "bob")
+    playwright_sync.expect(alice.locator("#messages li.message").last).to_contain_text(text)
+    assert alice.evaluate("() => window.chatDebug.lastId()") >= message_id
+    alice.context.close()

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.skipif(os.environ.get("RTSTACK_FIREWALL") != "1",
 
 def service_port(manifest, host: str, port: str) -> int:
     """The port of service ``port`` (a port name of PATHS) on ``host``, from the manifest:
-    redis, centrifugo (client port), centrifugo-internal (API/health), django (gunicorn)."""
+    redis, centrifugo (client port), centrifugo-internal (API/health), django (gunicorn),
+    nginx-internal (the private server of Centrifugo's proxy calls)."""
     if port == "redis":
         ports = [server.port for server in manifest.redis.servers if server.host == host]
     elif port == "centrifugo":
@@ -25,6 +26,8 @@ def service_port(manifest, host: str, port: str) -> int:
         ports = [node.internal_port for node in manifest.centrifugo_on(host)]
     elif port == "django":
         ports = [item.port for item in manifest.gunicorn_on(host)]
+    elif port == "nginx-internal":
+        ports = [item.internal_port for item in manifest.nginx if item.host == host]
     else:
         raise ValueError(f"unknown port name {port!r}")
     assert ports, f"the manifest lists no {port} port on {host}"
@@ -46,7 +49,10 @@ PATHS = [
     ("django", "centrifugo", "centrifugo-internal", True),
     ("nginx", "centrifugo", "centrifugo-internal", False),
     ("nginx", "django", "django", True),
-    ("centrifugo", "django", "django", True),
+    # Centrifugo's proxy calls go through nginx's private server, which only Centrifugo reaches.
+    ("centrifugo", "django", "django", False),
+    ("centrifugo", "nginx", "nginx-internal", True),
+    ("django", "nginx", "nginx-internal", False),
     ("redis", "django", "django", False),
 ]
 
