@@ -6,7 +6,9 @@ benchmark (``python -m bench``). One job per module:
 - :mod:`rtclient.auth`: Django login, session cookies, generated credentials, JWTs;
 - :mod:`rtclient.centrifugo`: one Centrifugo WebSocket client (centrifuge-python);
 - :mod:`rtclient.channels`: one Django Channels WebSocket client (websockets);
-- :mod:`rtclient.publish`: publishers (Centrifugo's server API through ``cent``, channels_redis);
+- :mod:`rtclient.publish`: publishers (Centrifugo's server API through ``cent``, channels_redis, and
+  chat messages posted through Django's messages view);
+- :mod:`rtclient.history`: the gap fill, a room's messages after an id from Django's database;
 - :mod:`rtclient.hosts`: Docker-side helpers (exec in a test-host container);
 - :mod:`rtclient.tls`: the TLS context of a ``wss://`` client.
 

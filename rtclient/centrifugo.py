@@ -72,20 +72,28 @@ class Subscriber(SubscriptionEventHandler):
             client's event loop, must not block.
         keep: whether publications also go to the inbox queue (``next``/``wait_for``); False for
             thousands of benchmark clients that only count.
+        on_subscribed: called with each :class:`Subscribed` record (e.g. to fill gaps from the
+            database after a resubscribe); runs in the client's event loop, must not block.
 
     Attributes:
         queue: publications' ``data`` in arrival order (when ``keep``).
-        received: ``seq`` -> first receipt time, for publications whose data has an int ``seq``.
+        received: ``seq`` -> first receipt time, for publications whose data has an int ``seq``
+            (a chat message's room number, or a benchmark's counter).
+        arrivals: those ``seq`` in arrival order (repeats included); duplicates: how many repeats.
         subscribing: times the subscription went (back) to ``subscribing``.
         subscribed: :class:`Subscribed` records.
         ready: set while subscribed.
         subscription: the centrifuge ``Subscription`` (set by :meth:`CentrifugoConnection.subscribe`).
     """
 
-    def __init__(self, on_data: Callable[[Any], None] | None = None, keep: bool = True) -> None:
-        self.on_data, self.keep = on_data, keep
+    def __init__(self, on_data: Callable[[Any], None] | None = None, keep: bool = True,
+                 on_subscribed: Callable[["Subscribed"], None] | None = None) -> None:
+        # Not self.on_subscribed: that is the event handler's own method.
+        self.on_data, self.keep, self.subscribed_callback = on_data, keep, on_subscribed
         self.queue: asyncio.Queue = asyncio.Queue()
         self.received: dict[int, float] = {}
+        self.arrivals: list[int] = []
+        self.duplicates = 0
         self.subscribing: list[float] = []
         self.subscribed: list[Subscribed] = []
         self.ready = asyncio.Event()
@@ -95,7 +103,10 @@ class Subscriber(SubscriptionEventHandler):
         data = ctx.pub.data
         seq = data.get("seq") if isinstance(data, dict) else None
         if isinstance(seq, int):
+            if seq in self.received:
+                self.duplicates += 1
             self.received.setdefault(seq, time.monotonic())
+            self.arrivals.append(seq)
         if self.on_data is not None:
             self.on_data(data)
         if self.keep:
@@ -106,8 +117,11 @@ class Subscriber(SubscriptionEventHandler):
         self.ready.clear()
 
     async def on_subscribed(self, ctx: SubscribedContext) -> None:  # noqa: D102
-        self.subscribed.append(Subscribed(time.monotonic(), ctx.was_recovering, ctx.recovered))
+        record = Subscribed(time.monotonic(), ctx.was_recovering, ctx.recovered)
+        self.subscribed.append(record)
         self.ready.set()
+        if self.subscribed_callback is not None:
+            self.subscribed_callback(record)
 
     async def next(self, timeout: float = 5.0) -> Any:
         """The next publication's data. Raises ``asyncio.TimeoutError`` after ``timeout`` s."""

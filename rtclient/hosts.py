@@ -20,15 +20,18 @@ def docker(*args: str, timeout: float = 60.0) -> str:
                           timeout=timeout).stdout
 
 
-def exec_in(host: str, argv: list[str], timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess:
-    """``docker exec <host> <argv...>``: run a command in a test host; stdout and stderr as text.
+def exec_in(host: str, argv: list[str], timeout: float = 60.0, check: bool = True,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """``docker exec [-i] <host> <argv...>``: run a command in a test host (``input``: its standard
+    input); stdout and stderr as text.
 
     Raises:
         subprocess.CalledProcessError: the command failed and ``check`` is set;
         subprocess.TimeoutExpired: after ``timeout`` seconds.
     """
-    return subprocess.run(["docker", "exec", host, *argv], check=check, capture_output=True, text=True,
-                          timeout=timeout)
+    interactive = ["-i"] if input is not None else []
+    return subprocess.run(["docker", "exec", *interactive, host, *argv], check=check, capture_output=True,
+                          text=True, timeout=timeout, input=input)
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,8 @@ sends on each path. Each has ``await send(data)`` and ``await close()``."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any, Sequence
 
 from cent import AsyncClient, InfoRequest, PublishRequest
@@ -78,6 +80,71 @@ class CentrifugoPublisher(Publisher):
         for client in self._clients:
             await client.close()
         self._clients = []
+
+
+class PostError(RuntimeError):
+    """Django did not save the message: ``status`` (HTTP status, 0 when there was no answer) and
+    ``body`` (the answer's text, or the exception)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body[:200]}" if status else body)
+        self.status, self.body = status, body
+
+
+class DjangoPoster(Publisher):
+    """Sends chat messages as a user does without JavaScript, through the site: POST
+    ``/rooms/<room>/messages/`` (Django's messages view, JSON mode: ``Accept: application/json``),
+    so every acknowledged message is a committed row of the database, announced on the realtime
+    path by the app itself (the outbox with PostgreSQL).
+
+    Args:
+        site_url: the site's origin (``https://127.0.0.1:28443``).
+        room: e.g. ``"lobby"``.
+        cookie: a logged-in user's ``Cookie`` header (``sessionid`` and ``csrftoken``);
+            csrf_token: that ``csrftoken`` (sent as ``X-CSRFToken``).
+        ca_file: CA of a self-signed site; timeout: seconds per request.
+    """
+
+    def __init__(self, site_url: str, room: str, cookie: str, csrf_token: str, ca_file: str | None = None,
+                 timeout: float = 10.0) -> None:
+        from .history import messages_url
+
+        self.url, self.site_url = messages_url(site_url, room), site_url.rstrip("/")
+        self.headers = {"Cookie": cookie, "X-CSRFToken": csrf_token, "Accept": "application/json",
+                        "Origin": self.site_url, "Referer": self.site_url + "/"}
+        self.ca_file, self.timeout = ca_file, timeout
+        self._session = None
+
+    async def send(self, data: Any) -> dict[str, Any]:
+        """Post ``data`` (``{"text": str}`` or a str). Returns the saved message
+        (``{"id", "seq", "room", "user", "text", "created_at"}``).
+
+        Raises:
+            PostError: any answer but 201 (``status``: 503 while the database is down, 400 bad
+                text, ...), or no answer within ``timeout`` (``status`` 0).
+        """
+        import aiohttp
+
+        from .tls import client_ssl_context
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=False,
+                                                  cookie_jar=aiohttp.DummyCookieJar())
+        text = data["text"] if isinstance(data, dict) else str(data)
+        try:
+            async with self._session.post(self.url, data={"text": text}, headers=self.headers, allow_redirects=False,
+                                          ssl=client_ssl_context(self.url, self.ca_file)) as response:
+                body = await response.text()
+                if response.status != 201:
+                    raise PostError(response.status, body)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise PostError(0, f"{type(exc).__name__}: {exc}") from exc
+        return json.loads(body)["message"]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class ChannelsPublisher(Publisher):

@@ -174,7 +174,7 @@ def test_firewall_rules_follow_the_topology():
                                        c2={"centrifugo_instances": [{"port": 8020, "internal_port": 9020}]}))
     centrifugo = tiers.firewall_rules(topo, "c2")
     assert centrifugo[0]["ports"] == [8020] and centrifugo[0]["sources"] == ["10.0.0.5"]
-    assert centrifugo[1]["ports"] == [9020] and centrifugo[1]["sources"] == ["10.0.0.4"]
+    assert centrifugo[1]["ports"] == [9020] and centrifugo[1]["sources"] == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
     django = tiers.firewall_rules(topo, "d1")
     # Centrifugo's proxy calls come through nginx's private server, never straight.
     assert django[0]["ports"] == [8005] and django[0]["sources"] == ["10.0.0.5"]

@@ -53,7 +53,9 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
                   addresses("centrifugo"))
     mine = [i for i in topo["centrifugo"] if i["host"] == host and i["state"] == "present"]
     allow("Centrifugo: clients through nginx", [i["port"] for i in mine], addresses("nginx"))
-    allow("Centrifugo: the HTTP API from Django", [i["internal_port"] for i in mine], addresses("django"))
+    # The other Centrifugo hosts too: a node's watchdog asks the others' API whether the broker works.
+    allow("Centrifugo: the HTTP API from Django and the other nodes' watchdogs", [i["internal_port"] for i in mine],
+          addresses("django", "centrifugo"))
     # Centrifugo's proxy calls come through nginx's private server; straight only in a stack without nginx.
     allow("gunicorn: pages and Centrifugo's proxy calls through nginx",
           [g["port"] for g in topo["django"]["gunicorn"] if g["host"] == host],

@@ -1,6 +1,7 @@
 """Fixtures of the failure drills: the stack manifest (build/<stack>/stack.json; the scenario sets
 RTSTACK_STACK_NAME=molecule-ha), its Centrifugo nodes, one event loop and one load shared by every
-drill in order, and the figures written to build/ha-drills.json when the session ends."""
+drill in order, and the figures: written to build/ha-drills.json when the session ends, and appended
+as one run to molecule/ha/results/latest.json (a list of runs) when RTSTACK_DRILL_RESULTS=1."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from rtclient.manifest import CentrifugoInstance, Manifest, load_manifest  # noq
 from .load import Load  # noqa: E402
 
 FIGURES = ROOT / "build" / "ha-drills.json"
+RESULTS = ROOT / "molecule" / "ha" / "results" / "latest.json"
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +58,10 @@ def figures():
     yield results
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     FIGURES.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if os.environ.get("RTSTACK_DRILL_RESULTS") == "1":
+        runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+        runs.append({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "drills": results})
+        RESULTS.write_text(json.dumps(runs, indent=2, sort_keys=True) + "\n")
     print("\nHA drill figures:\n" + json.dumps(results, indent=2, sort_keys=True))
 
 
@@ -66,11 +73,12 @@ def loop():
 
 
 @pytest.fixture(scope="session")
-def load(loop, nodes, api_key, site_url):
+def load(loop, site_url):
     ca_file = auth.ca_file()
     session = auth.django_login(site_url, "alice", auth.read_credential("user_alice"), verify=ca_file)
-    the_load = Load(websocket_url(site_url), site_url, ca_file, [node.api_url for node in nodes], api_key,
-                    auth.cookie_header(session))
+    the_load = Load(websocket_url(site_url), site_url, ca_file, auth.cookie_header(session),
+                    session.cookies.get("csrftoken", ""))
     loop.run_until_complete(the_load.connect())
     yield the_load
     loop.run_until_complete(the_load.close())
+    loop.run_until_complete(asyncio.sleep(1.0))  # let the clients' closing tasks finish

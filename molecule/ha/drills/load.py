@@ -1,117 +1,211 @@
-"""The drills' load: subscribers through nginx and a numbered publisher, with the tallies each
-drill reports.
+"""The drills' load: chat messages posted through Django, received by Centrifugo subscribers that
+fill their gaps from the database, with the tallies each drill reports.
 
-Subscribers (rtclient.centrifugo, session-cookie auth through Centrifugo's connect and subscribe
-proxies) connect through nginx's published port and subscribe to one ``rooms:`` channel (history
-and recovery on: ``force_recovery``, https://centrifugal.dev/docs/getting-started/recovery); a
-publisher sends ``{"seq": n, "text": ...}`` every ``interval`` seconds through Centrifugo's HTTP API
-(rtclient.publish, falling over to the next node when one does not answer). Times are
-``time.monotonic()`` seconds; every wait is bounded.
+- **Posts** (rtclient.publish.DjangoPoster): ``drill message <n>`` every ``interval`` seconds to the
+  room, through nginx and gunicorn, as a user without JavaScript. A 201 answer means a committed row
+  (and, with PostgreSQL, its outbox publication); its room number ``seq`` is what subscribers count.
+- **Subscribers** (rtclient.centrifugo, session-cookie auth through Centrifugo's connect and subscribe
+  proxies): ``clients`` connections through nginx, subscribed to ``rooms:<room>`` with history and
+  recovery. Like the room page (chat.js), each fills gaps from the database (rtclient.history) on every
+  resubscribe and when a live message's ``seq`` skips one; nothing else, so a message lost without a
+  sign stays lost and is counted.
+- **Lost**: a committed row of the window (the database says which, at the end) that a subscriber got
+  neither live nor by a gap fill.
+
+Times are ``time.monotonic()`` seconds; every wait is bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import time
-from typing import Sequence
+from typing import Any
 
-from rtclient.centrifugo import CentrifugoConnection, Subscriber
-from rtclient.publish import CentrifugoPublisher, PublishError
+from rtclient.centrifugo import CentrifugoConnection, Subscribed, Subscriber
+from rtclient.history import fetch_messages_after
+from rtclient.publish import DjangoPoster, PostError
 
 #: Subscribers (all from this machine's one address: within nginx's per-address limits).
 CLIENTS = 30
-#: Seconds between two publications.
+#: Seconds between two posts.
 PUBLISH_INTERVAL = 0.1
-#: An existing room (the subscribe proxy refuses unknown rooms); API publications bypass the
-#: publish proxy, so the drill messages are not stored in the room.
-CHANNEL = "rooms:lobby"
+#: Seconds over which the clients spread the gap fills that follow a resubscribe (a node's clients
+#: all resubscribe at once: without a spread, their fills reach Django at once too).
+RESUBSCRIBE_FILL_JITTER = 1.0
+#: An existing public room.
+ROOM = "lobby"
+TEXT = re.compile(r"^drill message (\d+)$")
+
+
+class Client:
+    """One subscriber and its gap fills: ``filled`` maps seq -> when a gap fill brought it,
+    ``max_id`` is the highest message id it holds, ``fills`` counts the fills it ran."""
+
+    def __init__(self, load: "Load") -> None:
+        self.load = load
+        self.subscriber = Subscriber(keep=False, on_data=self._on_data, on_subscribed=self._on_subscribed)
+        self.connection: CentrifugoConnection | None = None
+        self.filled: dict[int, float] = {}
+        self.max_id = 0
+        self.max_seq = 0
+        self.fills = 0
+        self._subscriptions = 0
+        self._filling: asyncio.Task | None = None
+        self._again = False
+
+    def has(self, seq: int) -> bool:
+        return seq in self.subscriber.received or seq in self.filled
+
+    def _on_data(self, data: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
+            return
+        before = self.max_id
+        self.max_id = max(self.max_id, int(data.get("id") or 0))
+        if self.max_seq and data["seq"] > self.max_seq + 1:
+            self.fill(before)
+        self.max_seq = max(self.max_seq, data["seq"])
+
+    def _on_subscribed(self, record: Subscribed) -> None:
+        self._subscriptions += 1
+        if self._subscriptions > 1:  # a resubscribe: whatever the recovery said, ask the database
+            self.fill(self.max_id, jitter=RESUBSCRIBE_FILL_JITTER)
+
+    def fill(self, after_id: int, jitter: float = 0.0) -> None:
+        """Fetch the room's messages after ``after_id`` from Django, after a random wait of up to
+        ``jitter`` seconds (one fill at a time; a request during a fill runs once more after it, from
+        the smaller id)."""
+        if self._filling and not self._filling.done():
+            self._again = True
+            self._again_after = min(after_id, getattr(self, "_again_after", after_id))
+            return
+        self._filling = asyncio.ensure_future(self._fill(after_id, jitter))
+
+    async def _fill(self, after_id: int, jitter: float = 0.0) -> None:
+        await asyncio.sleep(random.uniform(0.0, jitter))
+        while True:
+            self.fills += 1
+            for attempt in range(30):  # the database or Django may be down for a while: retry, bounded
+                try:
+                    messages = await fetch_messages_after(self.load.site_url, self.load.room, after_id,
+                                                          self.load.cookie, self.load.ca_file, timeout=5.0)
+                    break
+                except Exception:  # noqa: BLE001 - not yet
+                    await asyncio.sleep(min(0.5 * (attempt + 1), 3.0))
+            else:
+                messages = []
+            now = time.monotonic()
+            for message in messages:
+                seq = message.get("seq")
+                if isinstance(seq, int) and seq not in self.subscriber.received:
+                    self.filled.setdefault(seq, now)
+                self.max_id = max(self.max_id, message["id"])
+                self.max_seq = max(self.max_seq, seq or 0)
+            if not self._again:
+                return
+            self._again, after_id = False, self._again_after
+            del self._again_after
 
 
 class Load:
-    """``clients`` subscribers of ``channel`` at ``ws_url`` and a publisher every ``interval``
-    seconds over ``api_urls`` (failover). ``acked`` maps seq -> the time the API acknowledged it,
-    ``failed`` seq -> the error when every node refused it.
+    """``clients`` subscribers of ``room`` at ``ws_url`` and a poster every ``interval`` seconds.
 
     Args:
         ws_url: Centrifugo's WebSocket through nginx (``wss://127.0.0.1:28443/connection/websocket``).
-        origin: the site's origin, sent as ``Origin``; ca_file: the test CA.
-        api_urls: every node's server API URL (the manifest's ``api_url``); api_key: its key.
-        cookie: a logged-in user's ``Cookie`` header.
+        site_url: the site's origin (sent as ``Origin``; posts and gap fills go there).
+        ca_file: the test CA. cookie, csrf_token: a logged-in user's ``Cookie`` header and CSRF token.
+
+    ``acked`` maps seq -> the time Django answered 201, ``posts`` n -> ``(status, seq or None)`` of
+    every post (status 0: no answer), ``posts_at`` n -> when its answer came.
     """
 
-    def __init__(self, ws_url: str, origin: str, ca_file: str, api_urls: Sequence[str], api_key: str,
-                 cookie: str, clients: int = CLIENTS, channel: str = CHANNEL,
-                 interval: float = PUBLISH_INTERVAL) -> None:
-        self.ws_url, self.origin, self.ca_file, self.cookie = ws_url, origin, ca_file, cookie
-        self.count, self.channel, self.interval = clients, channel, interval
-        self.publisher = CentrifugoPublisher(api_urls, api_key, channel, timeout=2.0)
-        self.connections: list[CentrifugoConnection] = []
-        self.subscribers: list[Subscriber] = []
+    def __init__(self, ws_url: str, site_url: str, ca_file: str, cookie: str, csrf_token: str,
+                 clients: int = CLIENTS, room: str = ROOM, interval: float = PUBLISH_INTERVAL) -> None:
+        self.ws_url, self.site_url, self.ca_file, self.cookie = ws_url, site_url, ca_file, cookie
+        self.count, self.room, self.channel, self.interval = clients, room, f"rooms:{room}", interval
+        self.poster = DjangoPoster(site_url, room, cookie, csrf_token, ca_file, timeout=10.0)
+        self.clients: list[Client] = []
         self.acked: dict[int, float] = {}
-        self.failed: dict[int, str] = {}
-        self.seq = 0
+        self.posts: dict[int, tuple[int, int | None]] = {}
+        self.posts_at: dict[int, float] = {}
+        self.n = 0
+        self.max_posted_id = 0
         self._publishing: asyncio.Task | None = None
+        self._inflight: set[asyncio.Future] = set()
+
+    @property
+    def subscribers(self) -> list[Subscriber]:
+        return [client.subscriber for client in self.clients]
+
+    @property
+    def connections(self) -> list[CentrifugoConnection]:
+        return [client.connection for client in self.clients if client.connection]
 
     async def connect(self) -> None:
-        """Connect every subscriber and wait (30 s) until all are subscribed."""
+        """Connect every subscriber and wait (30 s) until all are subscribed. Each starts from the
+        room's newest message in the database, as the room page starts from its rendered history."""
+        newest = await self.last_id()
         for _ in range(self.count):
-            connection = CentrifugoConnection(self.ws_url, cookie=self.cookie, origin=self.origin,
-                                              ca_file=self.ca_file, timeout=10.0, max_reconnect_delay=2.0)
-            self.connections.append(connection)
-            await connection.connect(wait=False)
-            self.subscribers.append(await connection.subscribe(self.channel, subscriber=Subscriber(keep=False),
-                                                               wait=False))
+            client = Client(self)
+            client.max_id = newest
+            client.connection = CentrifugoConnection(self.ws_url, cookie=self.cookie, origin=self.site_url,
+                                                     ca_file=self.ca_file, timeout=10.0, max_reconnect_delay=2.0)
+            self.clients.append(client)
+            await client.connection.connect(wait=False)
+            await client.connection.subscribe(self.channel, subscriber=client.subscriber, wait=False)
         await self.wait_all_subscribed(30)
 
-    async def _publish_one(self, seq: int) -> None:
+    async def last_id(self) -> int:
+        """The id of the room's newest message in the database now (0: none): the highest this load
+        has seen, else (the first window) the database's, read page by page."""
+        known = max([self.max_posted_id] + [c.max_id for c in self.clients])
+        if known:
+            return known
+        messages = await fetch_messages_after(self.site_url, self.room, 0, self.cookie, self.ca_file,
+                                              timeout=10.0, max_pages=1000)
+        return messages[-1]["id"] if messages else 0
+
+    async def _post(self, n: int) -> None:
         try:
-            await self.publisher.send({"seq": seq, "text": f"drill message {seq}"})
-        except PublishError as exc:
-            self.failed[seq] = str(exc)
+            message = await self.poster.send({"text": f"drill message {n}"})
+        except PostError as exc:
+            self.posts[n] = (exc.status, None)
+            self.posts_at[n] = time.monotonic()
             return
-        self.failed.pop(seq, None)
-        self.acked[seq] = time.monotonic()
+        self.posts_at[n] = time.monotonic()
+        self.posts[n] = (201, message["seq"])
+        self.acked[message["seq"]] = time.monotonic()
+        self.max_posted_id = max(self.max_posted_id, message["id"])
 
     async def _publish(self) -> None:
         next_at = time.monotonic()
         while True:
-            self.seq += 1
-            asyncio.ensure_future(self._publish_one(self.seq))
+            self.n += 1
+            task = asyncio.ensure_future(self._post(self.n))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
             next_at += self.interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
-    def start_publishing(self) -> None:
-        """Publish the next numbered message every ``interval`` seconds until stopped."""
-        self._publishing = asyncio.ensure_future(self._publish())
+    async def start_window(self) -> "Window":
+        """Start posting (if not yet) and open a drill window from the database's newest message."""
+        window = Window(self, await self.last_id(), self.n + 1, time.monotonic())
+        if self._publishing is None:
+            self._publishing = asyncio.ensure_future(self._publish())
+        return window
 
-    async def stop_publishing(self, drain: float = 5.0) -> None:
-        """Stop, then wait (at most ``drain`` s) until every acknowledged message has arrived."""
+    async def stop_publishing(self, drain: float = 10.0) -> None:
+        """Stop posting, wait for the posts in flight, then (at most ``drain`` s) until every
+        acknowledged message reached every subscriber by either path."""
         if self._publishing:
             self._publishing.cancel()
             self._publishing = None
-        await asyncio.sleep(1.0)
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=15)
         deadline = time.monotonic() + drain
-        while time.monotonic() < deadline and self.lost(min(self.acked, default=0)):
+        while time.monotonic() < deadline and any(not c.has(seq) for seq in self.acked for c in self.clients):
             await asyncio.sleep(0.2)
-
-    def tally(self, since_seq: int) -> dict[str, int]:
-        """The drill window's counts from ``since_seq`` on: publications acknowledged, publications
-        refused by every node, messages lost (acknowledged, never received; summed over clients)
-        and clients that lost any."""
-        lost = self.lost(since_seq)
-        return {"published": len([seq for seq in self.acked if seq >= since_seq]),
-                "publish_errors": len([seq for seq in self.failed if seq >= since_seq]),
-                "lost": sum(len(seqs) for seqs in lost.values()), "clients_with_losses": len(lost)}
-
-    def lost(self, since_seq: int) -> dict[int, list[int]]:
-        """Client index -> acknowledged seqs >= since_seq it did not receive."""
-        acked = [seq for seq in self.acked if seq >= since_seq]
-        out = {}
-        for index, subscriber in enumerate(self.subscribers):
-            missing = sorted(seq for seq in acked if seq not in subscriber.received)
-            if missing:
-                out[index] = missing
-        return out
 
     def resubscribe_times(self, since: float) -> list[float]:
         """For every client that lost its subscription after ``since``: seconds from ``since``
@@ -152,7 +246,7 @@ class Load:
 
     async def delivery_resumed(self, after: float, every_client: bool, timeout: float) -> float:
         """Seconds from ``after`` until a message acknowledged after ``after`` reached the first
-        client (or every client); inf when not within ``timeout`` seconds. Publishing must run."""
+        client (or every client) live; inf when not within ``timeout`` seconds. Posting must run."""
         deadline = after + timeout
         while time.monotonic() < deadline:
             fresh = {seq for seq, t in self.acked.items() if t > after}
@@ -171,4 +265,46 @@ class Load:
     async def close(self) -> None:
         for connection in self.connections:
             await connection.close()
-        await self.publisher.close()
+        await self.poster.close()
+
+
+class Window:
+    """One drill's stretch of the load: from the database's message ``first_id`` (exclusive) and
+    post number ``first_n`` on. :meth:`tally` asks the database what was committed meanwhile."""
+
+    def __init__(self, load: Load, after_id: int, first_n: int, started: float) -> None:
+        self.load, self.after_id, self.first_n, self.started = load, after_id, first_n, started
+        self.duplicates_before = sum(c.subscriber.duplicates for c in load.clients)
+        self.fills_before = sum(c.fills for c in load.clients)
+
+    async def tally(self) -> dict[str, Any]:
+        """The window's figures: posts sent, acknowledged (201), refused (status -> count); rows
+        committed (the database); half-saved (a refused post whose row exists); lost (committed rows
+        a client got by neither path, summed over clients), clients with losses, delivered by a gap
+        fill only, live duplicates, and live arrivals out of order. ``lost_seqs`` lists a few."""
+        load = self.load
+        rows = await fetch_messages_after(load.site_url, load.room, self.after_id, load.cookie, load.ca_file,
+                                          timeout=10.0, max_pages=1000)
+        committed = {row["seq"]: row for row in rows}
+        saved_n = {int(m.group(1)) for row in rows if (m := TEXT.match(row["text"]))}
+        posts = {n: result for n, result in load.posts.items() if n >= self.first_n}
+        refused: dict[str, int] = {}
+        for status, seq in posts.values():
+            if seq is None:
+                refused[str(status)] = refused.get(str(status), 0) + 1
+        half_saved = sorted(n for n, (status, seq) in posts.items() if seq is None and status != 0 and n in saved_n)
+        lost = {i: sorted(seq for seq in committed if not c.has(seq)) for i, c in enumerate(load.clients)}
+        lost = {i: seqs for i, seqs in lost.items() if seqs}
+        gap_filled = sum(1 for c in load.clients for seq in committed if seq in c.filled and seq not in c.subscriber.received)
+        out_of_order = 0
+        for c in load.clients:
+            live = [seq for seq in c.subscriber.arrivals if seq in committed]
+            out_of_order += sum(1 for a, b in zip(live, live[1:]) if b < a)
+        return {"posted": len(posts), "acknowledged": sum(1 for _, seq in posts.values() if seq is not None),
+                "refused": refused, "committed": len(committed), "half_saved": len(half_saved),
+                "lost": sum(len(seqs) for seqs in lost.values()), "clients_with_losses": len(lost),
+                "lost_seqs": sorted({seq for seqs in lost.values() for seq in seqs})[:20],
+                "delivered_by_gap_fill": gap_filled,
+                "gap_fills": sum(c.fills for c in load.clients) - self.fills_before,
+                "duplicates": sum(c.subscriber.duplicates for c in load.clients) - self.duplicates_before,
+                "out_of_order": out_of_order}

@@ -12,6 +12,7 @@ import redis.sentinel
 import requests
 
 from rtclient.auth import read_credential
+from rtclient.hosts import exec_in
 from rtclient.manifest import Endpoint, Manifest
 
 from .load import Load
@@ -73,3 +74,77 @@ def replica_in_sync(server: Endpoint) -> bool:
                          password=read_credential("redis_requirepass"), decode_responses=True)
     role = client.role()
     return role[0] == "slave" and role[3] == "connected"
+
+
+def unit_active(host: str, unit: str) -> bool:
+    """Whether systemd on test host ``host`` reports ``unit`` active."""
+    return exec_in(host, ["systemctl", "is-active", unit], check=False).stdout.strip() == "active"
+
+
+#: The nftables table the node-cut drill adds on a Centrifugo host (removed afterwards).
+CUT_TABLE = "rtstack_drill_cut"
+
+
+def cut_from_redis(host: str, manifest: Manifest) -> list[str]:
+    """Drop every packet from ``host`` to the Redis servers' and the sentinels' ports (an nftables
+    output chain of its own, inside the container): the host still reaches everything else. Returns
+    the ``address:port`` endpoints cut."""
+    endpoints = [f"{item.address}:{item.port}" for item in (*manifest.redis.servers, *manifest.redis.sentinels)]
+    rules = [f"add table inet {CUT_TABLE}",
+             f"add chain inet {CUT_TABLE} out {{ type filter hook output priority -10 ; }}"]
+    rules += [f"add rule inet {CUT_TABLE} out ip daddr {item.address} tcp dport {item.port} drop"
+              for item in (*manifest.redis.servers, *manifest.redis.sentinels)]
+    exec_in(host, ["nft", "-f", "-"], input="\n".join(rules) + "\n")
+    return endpoints
+
+
+def restore_redis_path(host: str) -> None:
+    """Undo :func:`cut_from_redis` (nothing to do if it is not there)."""
+    exec_in(host, ["nft", "delete", "table", "inet", CUT_TABLE], check=False)
+
+
+async def history_seqs(api_urls: list[str], api_key: str, channel: str, limit: int = 1000) -> set[int]:
+    """The ``seq`` of every publication in ``channel``'s Centrifugo history now (the first node that
+    answers the history API, https://centrifugal.dev/docs/server/server_api#history)."""
+    from cent import AsyncClient, HistoryRequest
+
+    for url in api_urls:
+        async with AsyncClient(url, api_key, timeout=5) as api:
+            try:
+                result = await api.history(HistoryRequest(channel=channel, limit=limit, reverse=True))
+            except Exception:  # noqa: BLE001 - ask the next node
+                continue
+            return {pub.data["seq"] for pub in result.publications
+                    if isinstance(pub.data, dict) and isinstance(pub.data.get("seq"), int)}
+    raise RuntimeError(f"no Centrifugo node answered the history API ({', '.join(api_urls)})")
+
+
+#: Sentinel log events of a failover, in the order they happen (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#sentinel-api).
+FAILOVER_EVENTS = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+selected-slave", "+promoted-slave",
+                   "+switch-master", "+failover-end")
+SENTINEL_LOG = "/var/log/redis/redis-sentinel.log"
+
+
+def sentinel_timeline(manifest: Manifest, since: float) -> list[dict[str, Any]]:
+    """The failover events in the sentinels' own logs after the wall-clock time ``since`` (seconds
+    since the epoch; the test hosts share this machine's clock), as ``{"sentinel": host, "event":
+    "+sdown", "s": seconds after since}``, earliest first; master events only (``+sdown master``)."""
+    import datetime
+
+    out = []
+    for item in manifest.redis.sentinels:
+        log = exec_in(item.host, ["cat", SENTINEL_LOG], check=False).stdout
+        for line in log.splitlines():
+            parts = line.split(" ", 7)
+            if len(parts) < 8 or parts[6] not in FAILOVER_EVENTS:
+                continue
+            if parts[6] == "+sdown" and not parts[7].startswith("master"):
+                continue
+            try:
+                at = datetime.datetime.strptime(" ".join(parts[1:5]), "%d %b %Y %H:%M:%S.%f").replace(
+                    tzinfo=datetime.timezone.utc).timestamp()
+            except ValueError:
+                continue
+            if at >= since:
+                out.append({"sentinel": item.host, "event": parts[6], "s": round(at - since, 3)})
+    return sorted(out, key=lambda event: event["s"])

@@ -163,86 +163,16 @@
     return (err && (err.message || err.code)) || fallback;
   }
 
-  // --- presence ------------------------------------------------------------
+  // --- presence (presence.js) -----------------------------------------------
 
-  // Last known usernames per backend; the list shows their union.
-  var presenceByBackend = {};
-  var presenceInFlight = false;
-  var presenceAgain = false;
-  var presenceTimer = null;
-
-  function renderPresence() {
-    var names = new Set();
-    Object.keys(presenceByBackend).forEach(function (backend) {
-      presenceByBackend[backend].forEach(function (name) {
-        if (typeof name === "string" && name) names.add(name);
-      });
-    });
-    var sorted = Array.from(names).sort();
-    var current = Array.from(presenceEl.children).map(function (li) { return li.textContent; });
-    if (current.join("\n") === sorted.join("\n")) return;
-    presenceEl.replaceChildren.apply(presenceEl, sorted.map(function (name) {
-      var li = document.createElement("li");
-      li.textContent = name;
-      return li;
-    }));
-  }
-
-  function setPresence(backend, users) {
-    if (!Array.isArray(users)) return;
-    presenceByBackend[backend] = users;
-    renderPresence();
-  }
-
-  function refreshPresence() {
-    if (!config.presenceUrl) return;
-    if (presenceInFlight) {
-      presenceAgain = true;
-      return;
-    }
-    presenceInFlight = true;
-    fetch(config.presenceUrl, {
-      credentials: "same-origin",
-      redirect: "manual", // an expired session redirects to the login page: not JSON
-      cache: "no-store",
-      headers: { Accept: "application/json" }
-    }).then(function (res) {
-      // 503 (every backend failed) still carries the JSON shape; keep the last lists then.
-      if (!res.ok) return null;
-      return res.json();
-    }).then(function (data) {
-      if (!data || !data.backends) return;
-      // A failed backend ("errors") is missing from "backends": keep its last known list.
-      Object.keys(data.backends).forEach(function (backend) {
-        presenceByBackend[backend] = data.backends[backend];
-      });
-      renderPresence();
-    }).catch(function (err) {
-      console.warn("presence refresh failed", err);
-    }).finally(function () {
-      presenceInFlight = false;
-      if (presenceAgain) {
-        presenceAgain = false;
-        refreshPresence();
-      }
-    });
-  }
-
-  // Coalesce bursts (e.g. several join/leave pushes) into one request.
-  function refreshPresenceSoon() {
-    if (presenceTimer !== null) return;
-    presenceTimer = setTimeout(function () {
-      presenceTimer = null;
-      refreshPresence();
-    }, 200);
-  }
-
-  setInterval(function () {
-    if (!document.hidden) refreshPresence();
-  }, PRESENCE_POLL_MS);
-  document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) refreshPresenceSoon();
+  var presence = window.ChatPresence.create({
+    url: config.presenceUrl,
+    element: presenceEl,
+    pollMs: PRESENCE_POLL_MS
   });
+  function setPresence(backend, users) { presence.set(backend, users); }
+  function refreshPresence() { presence.refresh(); }
+  function refreshPresenceSoon() { presence.refreshSoon(); }
 
   scrollToBottom();
 
