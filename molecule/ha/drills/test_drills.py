@@ -12,7 +12,8 @@ defined; test_failures.py follows):
   reported), lost (asserted 0);
 * the Redis master's host killed (``docker kill``): Sentinel promotes a replica and Centrifugo follows
   it; time until every client receives new messages (goal <= 10 s, reported), publications acknowledged
-  by the old master but missing from the new one's history (reported), lost end to end (asserted 0);
+  by the old master but missing from the new one's history (reported), lost end to end (asserted 0),
+  and a converge of the Redis tier afterwards changes nothing (asserted);
 * ``playbooks/rolling_upgrade.yml`` (a config change) while the load runs: lost (asserted 0);
 * nginx reloaded three times: connections dropped (asserted 0), lost (asserted 0).
 
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 from rtclient.hosts import docker
+from rtclient.playbook import run_playbook
 from rtclient.publish import node_client_counts
 
 from .load import CLIENTS
@@ -121,6 +123,12 @@ def test_kill_the_redis_master(loop, load, manifest, nodes, api_key, figures):
     # it and lose those writes in the resync: the next drill starts only once it is a synced replica.
     wait_until(lambda: replica_in_sync(server), 90, what=f"{victim} to be a synced replica")
     run(loop, load.wait_all_subscribed(60))
+    # A converge after the failover keeps the promoted master and changes nothing (changed=0).
+    converge = run_playbook("redis.yml")
+    figures["kill_redis_master"]["redis_converge_after_failover_changed"] = converge.changed()
+    assert converge.returncode == 0, converge.tail()
+    assert not converge.changed(), f"converging Redis after the failover changed {converge.changed()}"
+    assert sentinel_master(manifest)[0] == new_master[0], "the converge moved the master back"
     assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
 
 
