@@ -1,6 +1,7 @@
 """Publishers: Centrifugo's server HTTP API through ``cent`` (with failover over several nodes'
 API URLs) and the channel layer's ``group_send`` (channels_redis), as the app's ``publish()``
-sends on each path. Each has ``await send(data)`` and ``await close()``."""
+sends on each path, and Django's messages view, as a user posts (:class:`DjangoPoster`). Each has
+``await send(data)`` and ``await close()``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import asyncio
 import json
 from typing import Any, Sequence
 
+import aiohttp
 from cent import AsyncClient, InfoRequest, PublishRequest
+
+from .history import messages_url
+from .tls import client_ssl_context
 
 
 class PublishError(RuntimeError):
@@ -107,13 +112,11 @@ class DjangoPoster(Publisher):
 
     def __init__(self, site_url: str, room: str, cookie: str, csrf_token: str, ca_file: str | None = None,
                  timeout: float = 10.0) -> None:
-        from .history import messages_url
-
         self.url, self.site_url = messages_url(site_url, room), site_url.rstrip("/")
         self.headers = {"Cookie": cookie, "X-CSRFToken": csrf_token, "Accept": "application/json",
                         "Origin": self.site_url, "Referer": self.site_url + "/"}
         self.ca_file, self.timeout = ca_file, timeout
-        self._session = None
+        self._session: aiohttp.ClientSession | None = None
 
     async def send(self, data: Any) -> dict[str, Any]:
         """Post ``data`` (``{"text": str}`` or a str). Returns the saved message
@@ -123,10 +126,6 @@ class DjangoPoster(Publisher):
             PostError: any answer but 201 (``status``: 503 while the database is down, 400 bad
                 text, ...), or no answer within ``timeout`` (``status`` 0).
         """
-        import aiohttp
-
-        from .tls import client_ssl_context
-
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=False,
                                                   cookie_jar=aiohttp.DummyCookieJar())
@@ -170,6 +169,21 @@ class ChannelsPublisher(Publisher):
         await self.layer.close_pools()
 
 
+async def first_answer(api_urls: Sequence[str], api_key: str, call: Any, what: str, timeout: float = 3.0) -> Any:
+    """``await call(client)`` with a ``cent.AsyncClient`` of each API URL in turn; the first result.
+
+    Raises:
+        RuntimeError: no URL answered (``what`` names the call in the message).
+    """
+    for url in api_urls:
+        async with AsyncClient(url, api_key, timeout=timeout) as api:
+            try:
+                return await call(api)
+            except Exception:  # noqa: BLE001 - ask the next node
+                continue
+    raise RuntimeError(f"no Centrifugo node answered the {what} API ({', '.join(api_urls)})")
+
+
 async def node_client_counts(api_urls: Sequence[str], api_key: str, timeout: float = 3.0) -> dict[str, int]:
     """Node name -> connected clients, from the ``info`` server API
     (https://centrifugal.dev/docs/server/server_api#info) of the first URL that answers. Nodes
@@ -178,11 +192,5 @@ async def node_client_counts(api_urls: Sequence[str], api_key: str, timeout: flo
     Raises:
         RuntimeError: no URL answered.
     """
-    for url in api_urls:
-        async with AsyncClient(url, api_key, timeout=timeout) as api:
-            try:
-                result = await api.info(InfoRequest())
-            except Exception:  # noqa: BLE001 - ask the next node
-                continue
-            return {item.name: item.num_clients for item in result.nodes}
-    raise RuntimeError(f"no Centrifugo node answered the info API ({', '.join(api_urls)})")
+    result = await first_answer(api_urls, api_key, lambda api: api.info(InfoRequest()), "info", timeout)
+    return {item.name: item.num_clients for item in result.nodes}

@@ -59,6 +59,7 @@ def test_topology_of_the_default_stack():
     assert [(i["host"], i["name"], i["port"], i["internal_port"]) for i in topo["centrifugo"]] == [
         ("c1", "c1", 8000, 9000), ("c2", "c2", 8000, 9000)]
     assert topo["centrifugo"][1]["api_url"] == "http://10.0.0.3:9000/api"
+    assert [i["proxy_url"] for i in topo["centrifugo"]] == ["http://10.0.0.5:8090/centrifugo"] * 2
     assert topo["centrifugo"][0]["client_url"] == "ws://10.0.0.2:8000/connection/websocket"
     assert topo["django"]["gunicorn"] == [{"host": "d1", "address": "10.0.0.4", "port": 8001, "url": "http://10.0.0.4:8001"}]
     assert [d["port"] for d in topo["django"]["daphne"]] == [8101, 8102]
@@ -254,3 +255,15 @@ def test_outbox_follows_postgresql_and_its_consumer_may_reach_it():
 def test_outbox_table_is_the_apps():
     models = (ROOT / "app/chat/models.py").read_text()
     assert f'OUTBOX_TABLE = "{rtstack.OUTBOX_TABLE}"' in models
+
+
+def test_proxies_spread_over_nginx_hosts_else_call_gunicorn_straight():
+    hostvars, groups = inventory()
+    hostvars["n2"] = dict(facts("10.0.0.6"), realtime_backend="both", stack_public_origins=["https://chat.example.com"])
+    groups["nginx"] = ["n1", "n2"]
+    topo = rtstack.topology(hostvars, groups)
+    assert [i["proxy_url"] for i in topo["centrifugo"]] == ["http://10.0.0.5:8090/centrifugo",
+                                                            "http://10.0.0.6:8090/centrifugo"]
+    groups["nginx"] = []
+    topo = rtstack.topology(hostvars, groups)
+    assert {i["proxy_url"] for i in topo["centrifugo"]} == {"http://10.0.0.4:8001/centrifugo"}

@@ -193,8 +193,9 @@ CENTRIFUGO_API_DEADLINE = env_int("CENTRIFUGO_API_DEADLINE", 5)
 # published by Centrifugo's PostgreSQL consumer. On by default with PostgreSQL; SQLite keeps the
 # direct API call. CHAT_OUTBOX_PARTITIONS must equal the consumer's num_partitions,
 # CHAT_OUTBOX_NOTIFY_CHANNEL its partition_notification_channel.
-CHAT_OUTBOX = env_bool("CHAT_OUTBOX", DATABASES["default"]["ENGINE"].endswith("postgresql"))
-if CHAT_OUTBOX and not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+_POSTGRESQL = DATABASES["default"]["ENGINE"].endswith("postgresql")
+CHAT_OUTBOX = env_bool("CHAT_OUTBOX", _POSTGRESQL)
+if CHAT_OUTBOX and not _POSTGRESQL:
     raise ImproperlyConfigured("CHAT_OUTBOX=1 needs a PostgreSQL DATABASE_URL (Centrifugo's outbox consumer reads PostgreSQL)")
 CHAT_OUTBOX_PARTITIONS = env_int("CHAT_OUTBOX_PARTITIONS", 1)
 CHAT_OUTBOX_NOTIFY_CHANNEL = os.environ.get("CHAT_OUTBOX_NOTIFY_CHANNEL", "centrifugo_outbox").strip()

@@ -68,7 +68,7 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
     allow("Redis Sentinel: the app tiers, the Redis hosts and the other sentinels",
           [r["port"] for r in topo["redis"]["sentinels"] if r["host"] == host],
           addresses("centrifugo", "django", "redis", "redis_sentinel"))
-    outbox = topo.get("outbox", {}).get("enabled", False)
+    outbox = topo["outbox"]["enabled"]
     allow("PostgreSQL: Django" + (", and Centrifugo's outbox consumer" if outbox else " only"),
           [p["port"] for p in topo["postgresql"] if p["host"] == host],
           addresses("django", "centrifugo") if outbox else addresses("django"))

@@ -202,7 +202,8 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
              "outbox": {"enabled", "table", "notify_channel", "partitions"},   # enabled: PostgreSQL,
                                                    # Centrifugo and stack_outbox
              "centrifugo": [{host, address, name, port, internal_port, unit, state, client_url, internal_url,
-                             api_url, health_url, metrics_url}],   # every instance, absent ones too
+                             api_url, health_url, metrics_url, proxy_url}],   # every instance, absent ones too;
+                             # proxy_url: where its proxies call Django (below)
              "django": {"gunicorn": [{host, address, port, url}], "daphne": [{host, address, port, url}]},
              "nginx": [{host, address, http_port, https_port, internal_port, proxy_url}],
              # proxy_url: the private, load-balanced endpoint of Centrifugo's proxy calls to Django
@@ -299,6 +300,14 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         topo["nginx"].append({"host": h, "address": addresses[h], "http_port": http_port, "https_port": https_port,
                               "internal_port": internal_port,
                               "proxy_url": f"http://{addresses[h]}:{internal_port}/centrifugo"})
+
+    # Centrifugo's proxies call nginx's private server, which passes each call to a live Django host; with
+    # several nginx hosts the n-th Centrifugo host calls nginx host n modulo their number. A stack without
+    # nginx calls a Django host's gunicorn straight, spread the same way.
+    bases = [n["proxy_url"] for n in topo["nginx"]] or [g["url"] + "/centrifugo" for g in gunicorn]
+    cluster_hosts = list(dict.fromkeys(i["host"] for i in centrifugo))
+    for inst in centrifugo:
+        inst["proxy_url"] = bases[cluster_hosts.index(inst["host"]) % len(bases)] if bases else ""
 
     versions = {}
     if members["centrifugo"]:

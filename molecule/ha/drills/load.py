@@ -53,7 +53,7 @@ class Client:
         self.fills = 0
         self._subscriptions = 0
         self._filling: asyncio.Task | None = None
-        self._again = False
+        self._next_after: int | None = None  # a fill asked for during a fill: from this id
 
     def has(self, seq: int) -> bool:
         return seq in self.subscriber.received or seq in self.filled
@@ -77,8 +77,7 @@ class Client:
         ``jitter`` seconds (one fill at a time; a request during a fill runs once more after it, from
         the smaller id)."""
         if self._filling and not self._filling.done():
-            self._again = True
-            self._again_after = min(after_id, getattr(self, "_again_after", after_id))
+            self._next_after = after_id if self._next_after is None else min(after_id, self._next_after)
             return
         self._filling = asyncio.ensure_future(self._fill(after_id, jitter))
 
@@ -102,10 +101,9 @@ class Client:
                     self.filled.setdefault(seq, now)
                 self.max_id = max(self.max_id, message["id"])
                 self.max_seq = max(self.max_seq, seq or 0)
-            if not self._again:
+            if self._next_after is None:
                 return
-            self._again, after_id = False, self._again_after
-            del self._again_after
+            after_id, self._next_after = self._next_after, None
 
 
 class Load:

@@ -10,9 +10,11 @@ from typing import Any, Callable
 import redis
 import redis.sentinel
 import requests
+from cent import HistoryRequest
 
 from rtclient.auth import read_credential
 from rtclient.hosts import exec_in
+from rtclient.publish import first_answer
 from rtclient.manifest import Endpoint, Manifest
 
 from .load import Load
@@ -106,17 +108,10 @@ def restore_redis_path(host: str) -> None:
 async def history_seqs(api_urls: list[str], api_key: str, channel: str, limit: int = 1000) -> set[int]:
     """The ``seq`` of every publication in ``channel``'s Centrifugo history now (the first node that
     answers the history API, https://centrifugal.dev/docs/server/server_api#history)."""
-    from cent import AsyncClient, HistoryRequest
-
-    for url in api_urls:
-        async with AsyncClient(url, api_key, timeout=5) as api:
-            try:
-                result = await api.history(HistoryRequest(channel=channel, limit=limit, reverse=True))
-            except Exception:  # noqa: BLE001 - ask the next node
-                continue
-            return {pub.data["seq"] for pub in result.publications
-                    if isinstance(pub.data, dict) and isinstance(pub.data.get("seq"), int)}
-    raise RuntimeError(f"no Centrifugo node answered the history API ({', '.join(api_urls)})")
+    request = HistoryRequest(channel=channel, limit=limit, reverse=True)
+    result = await first_answer(api_urls, api_key, lambda api: api.history(request), "history", timeout=5)
+    return {pub.data["seq"] for pub in result.publications
+            if isinstance(pub.data, dict) and isinstance(pub.data.get("seq"), int)}
 
 
 #: Sentinel log events of a failover, in the order they happen (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#sentinel-api).
