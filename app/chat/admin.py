@@ -1,13 +1,27 @@
+"""Django admin: rooms (access level, groups, members), messages."""
 from django.contrib import admin
 
-from .models import Message, Room
+from .models import Membership, Message, Room
+
+
+class MembershipInline(admin.TabularInline):
+    """The room's members; an admin adds one by user id (raw id widget: fine with many users).
+    ``last_read_seq`` is the member's read mark (chat.models.Membership)."""
+
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+    fields = ("user", "joined_at", "last_read_seq")
+    readonly_fields = ("joined_at",)
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ("name", "title", "staff_only", "created_at")
-    list_filter = ("staff_only",)
+    list_display = ("name", "title", "access", "created_at")
+    list_filter = ("access",)
     search_fields = ("name", "title")
+    filter_horizontal = ("groups",)
+    inlines = [MembershipInline]
 
 
 @admin.register(Message)

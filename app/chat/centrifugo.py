@@ -12,6 +12,11 @@ the path. Each call tries them in turn, starting from a different one in each pr
   chat.realtime.publish (backend ``centrifugo`` or ``both``), e.g. by the no-JavaScript form
   fallback and by the Channels consumer's cross-delivery; browser messages go through the
   publish proxy instead.
+- ``broadcast``: POST ``<api url>/broadcast``
+  (https://centrifugal.dev/docs/server/server_api#broadcast): one publication into many channels
+  in one call (room activity into members' personal channels, chat.activity), with the same
+  failover and one ``idempotency_key`` (which Centrifugo applies per channel, so a retry of a
+  partly delivered broadcast publishes only where it had not).
 - ``presence_user_ids``: POST ``<api url>/presence``
   (https://centrifugal.dev/docs/server/server_api#presence), used by the room presence view
   (chat.presence_views). Needs ``presence: true`` on the ``rooms`` namespace; otherwise
@@ -25,7 +30,16 @@ import time
 import uuid
 from typing import Any, Callable, TypeVar
 
-from cent import CentApiResponseError, CentError, Client, PresenceRequest, PublishRequest
+from collections.abc import Sequence
+
+from cent import (
+    BroadcastRequest,
+    CentApiResponseError,
+    CentError,
+    Client,
+    PresenceRequest,
+    PublishRequest,
+)
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -125,6 +139,47 @@ def publish(channel: str, data: dict[str, Any], idempotency_key: str | None = No
         call_with_failover(lambda client: client.publish(request), f"publish to {channel}")
     except CentrifugoUnavailable:
         logger.exception("Centrifugo publish to %s failed", channel)
+        return False
+    return True
+
+
+def broadcast(channels: Sequence[str], data: dict[str, Any], idempotency_key: str | None = None) -> bool:
+    """Publish ``data`` into every channel of ``channels`` with one ``broadcast`` API call
+    (https://centrifugal.dev/docs/server/server_api#broadcast), failing over from node to node
+    (call_with_failover) with the same ``idempotency_key`` (default: a random one for this call).
+
+    The reply holds one response per channel, in order. A channel answered with a code worth
+    another try (RETRYABLE_CODES) makes the whole call fail over (the key drops the repeats on
+    the channels that had it); any other per-channel error (e.g. 102 unknown channel: the
+    personal namespace is not configured) is logged.
+
+    Returns True once a node published into every channel; False (and logs) when
+    CENTRIFUGO_HTTP_API_URL is unset, every attempt failed, or some channel was refused.
+    """
+    channels = list(channels)
+    if not api_urls():
+        logger.info("CENTRIFUGO_HTTP_API_URL not set; not broadcasting to %d channels", len(channels))
+        return False
+    request = BroadcastRequest(channels=channels, data=data,
+                               idempotency_key=idempotency_key or f"chat-{uuid.uuid4().hex}")
+
+    def call(client: Client) -> list[tuple[str, Any]]:
+        result = client.broadcast(request)
+        errors = [(channel, response.error) for channel, response in zip(channels, result.responses)
+                  if response.error is not None]
+        for _, error in errors:
+            if error.code in RETRYABLE_CODES:
+                raise CentApiResponseError(error.code, f"broadcast refused on a channel: {error.message}")
+        return errors
+
+    try:
+        errors = call_with_failover(call, f"broadcast to {len(channels)} channels")
+    except CentrifugoUnavailable:
+        logger.exception("Centrifugo broadcast to %d channels failed", len(channels))
+        return False
+    if errors:
+        logger.error("Centrifugo broadcast refused on %d of %d channels, e.g. %s: %s",
+                     len(errors), len(channels), errors[0][0], errors[0][1])
         return False
     return True
 

@@ -1,11 +1,13 @@
-"""Django Channels WebSocket consumer for ``/ws/chat/<room>/`` (the Channels realtime path).
+"""Django Channels WebSocket consumers (the Channels realtime path): ``/ws/chat/<room>/``
+(ChatConsumer, one room) and ``/ws/user/`` (NotificationConsumer, a user's notifications for
+pages without a room).
 
 Same rules as the Centrifugo proxy path (chat.proxy). Close codes (the socket is accepted
 first and then closed, so clients observe the code; a close before accept would reach the
 client only as an HTTP 403 handshake refusal):
 
 - ``4001`` unauthenticated (no session user and no valid ``?token=``; see chat.middleware)
-- ``4003`` unknown room, or staff-only room for a non-staff user
+- ``4003`` unknown room, or a room whose access level refuses the user (``Room.allows``)
 
 Server -> client frames (JSON text):
 
@@ -18,13 +20,19 @@ Server -> client frames (JSON text):
 - ``{"type": "error", "code": int, "message": str}`` -- a refused frame; the socket stays open.
   Codes as the publish proxy (chat.messages): 1000 bad data (also non-JSON / binary frames),
   1001 empty, 1002 longer than CHAT_MESSAGE_MAX_LENGTH.
+- ``{"type": "notification", "data": dict}`` -- a server push to this user (chat.realtime.
+  notify_user, room activity of chat.activity): both consumers are in the group ``user.<pk>``
+  (chat.realtime.user_group) and forward its ``{"type": "user.notify", "data": ...}`` events.
 
 Client -> server frames: ``{"text": str}`` sends a message; ``{"type": "heartbeat"}``
 refreshes the sender's presence (chat.presence; send one at least every CHAT_PRESENCE_TTL s).
 
 A saved message goes to the room's group; with CHAT_REALTIME_BACKEND ``both`` it is then also
-published to Centrifugo (chat.realtime.relay, in a worker thread so a slow Centrifugo API does
-not hold up the thread that runs the consumers' database calls; failures are logged).
+published to Centrifugo (chat.realtime.relay), and the room's other members are told
+(chat.activity.announce_activity). Both run in a worker thread, so a slow Centrifugo API does not
+hold up the thread that runs the consumers' database calls; failures are logged.
+
+NotificationConsumer sends only ``notification`` frames and ignores what the client sends.
 """
 from __future__ import annotations
 
@@ -35,22 +43,28 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from . import presence, realtime
+from . import activity, presence, realtime
 from .messages import ERROR_BAD_MESSAGE, MessageError, clean_text, history
 from .models import Message, Room
-from .realtime import group_for
+from .realtime import group_for, user_group
 
-# Not thread_sensitive: the relay makes an HTTP call (cent, up to 3 s) and no ORM call, so it
-# must not queue behind (or block) database_sync_to_async work on the shared sync thread.
+# Not thread_sensitive: the relay and the announcement make HTTP calls (cent, up to
+# CENTRIFUGO_API_DEADLINE s), so they must not queue behind (or block) database_sync_to_async work
+# on the shared sync thread. The announcement's queries run in that worker thread; wrapped by
+# database_sync_to_async, its connection is closed like any consumer's.
 _relay = sync_to_async(realtime.relay, thread_sensitive=False)
+_announce = database_sync_to_async(activity.announce_activity, thread_sensitive=False)
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_FORBIDDEN = 4003
 
 
 @database_sync_to_async
-def _get_room(name: str) -> Room | None:
-    return Room.objects.filter(name=name).first()
+def _admitting_room(name: str, user: Any) -> Room | None:
+    """The room ``name`` if it exists and its access level admits ``user`` (``Room.allows``, which
+    may query the room's groups), else None."""
+    room = Room.objects.filter(name=name).first()
+    return room if room is not None and room.allows(user) else None
 
 
 @database_sync_to_async
@@ -59,15 +73,26 @@ def _history(room: Room) -> list[dict[str, Any]]:
 
 
 @database_sync_to_async
-def _save(room: Room, user: Any, text: str) -> dict[str, Any]:
-    return Message.objects.create(room=room, user=user, text=text).as_dict()
+def _save(room: Room, user: Any, text: str) -> Message:
+    return Message.objects.create(room=room, user=user, text=text)
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
-    """One WebSocket connection to one room. Member of the group ``group_for(room.name)``."""
+class UserNotifyMixin:
+    """Forwards the events of the group ``user.<pk>`` to the client."""
+
+    async def user_notify(self, event: dict[str, Any]) -> None:
+        """Group event ``{"type": "user.notify", "data": dict}`` -> ``{"type": "notification",
+        "data": dict}``."""
+        await self.send_json({"type": "notification", "data": event["data"]})  # type: ignore[attr-defined]
+
+
+class ChatConsumer(UserNotifyMixin, AsyncJsonWebsocketConsumer):
+    """One WebSocket connection to one room. Member of the groups ``group_for(room.name)`` and
+    ``user_group(user)``."""
 
     room: Room | None = None
     group: str | None = None
+    personal_group: str | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -75,16 +100,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        room = await _get_room(self.scope["url_route"]["kwargs"]["room"])
-        if room is None or not room.allows(user):
+        room = await _admitting_room(self.scope["url_route"]["kwargs"]["room"], user)
+        if room is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.room, self.group = room, group_for(room.name)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        self.personal_group = user_group(user)
+        await self.channel_layer.group_add(self.personal_group, self.channel_name)
         await presence.touch(room.name, user.get_username())
         await self.send_json({"type": "history", "messages": await _history(room)})
 
     async def disconnect(self, code: int) -> None:
+        if self.personal_group is not None:
+            await self.channel_layer.group_discard(self.personal_group, self.channel_name)
         if self.group is not None and self.room is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await presence.leave(self.room.name, self.scope["user"].get_username())
@@ -116,10 +145,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except MessageError as exc:
             await self._send_error(exc)
             return
-        data = await _save(self.room, user, text)
+        message = await _save(self.room, user, text)
+        data = message.as_dict()
         await presence.touch(self.room.name, user.get_username())
         await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": data})
         await _relay(self.room.channel(), data, source=realtime.CHANNELS)
+        await _announce(message)
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         """Group event ``{"type": "chat.message", "message": dict}`` -> client frame."""
@@ -127,3 +158,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _send_error(self, exc: MessageError) -> None:
         await self.send_json({"type": "error", "code": exc.code, "message": exc.message})
+
+
+class NotificationConsumer(UserNotifyMixin, AsyncJsonWebsocketConsumer):
+    """``/ws/user/``: one signed-in user's notifications (pages without a room, e.g. the index
+    page's live unread counts). Member of the group ``user_group(user)``; closes with 4001 for
+    an anonymous connection (after accepting, so the client sees the code)."""
+
+    personal_group: str | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.personal_group = user_group(user)
+        await self.channel_layer.group_add(self.personal_group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if self.personal_group is not None:
+            await self.channel_layer.group_discard(self.personal_group, self.channel_name)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Client frames carry nothing for this endpoint: ignored."""

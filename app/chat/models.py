@@ -1,8 +1,12 @@
-"""Chat rooms and messages.
+"""Chat rooms, their members and messages.
 
 A room's ``name`` becomes part of its Centrifugo channel (``rooms:<name>``), so it is
 restricted to ``^[a-z0-9_-]+$`` (max 64 chars); Centrifugo namespace ``rooms`` must be
 configured with the subscribe and publish proxies enabled.
+
+Who may enter a room is its access level (``Room.access``, chat.access): ``users``, ``groups``
+(``Room.groups``), ``staff`` or ``superuser``. Members (``Membership``) are the users who
+joined a room; each keeps a read mark (``last_read_seq``) from which unread counts follow.
 """
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+
+from . import access
 
 ROOM_NAME_MAX_LENGTH = 64
 ROOM_NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -35,11 +42,21 @@ def room_name_from_channel(channel: str) -> str | None:
 
 class RoomQuerySet(models.QuerySet):
     def visible_to(self, user: Any) -> "RoomQuerySet":
-        """Rooms ``user`` may enter (see ``Room.allows``), ordered by name."""
-        if not getattr(user, "is_authenticated", False):
+        """Rooms ``user`` may enter (the rule of ``Room.allows``, chat.access), ordered by name.
+
+        One query; the ``groups`` level is an EXISTS over the room-group table joined to the
+        user's groups, so a room in several of the user's groups appears once (no DISTINCT
+        needed). Anonymous and inactive users get none; superusers every room.
+        """
+        if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
             return self.none()
-        qs = self if user.is_staff else self.filter(staff_only=False)
-        return qs.order_by("name")
+        if user.is_superuser:
+            return self.order_by("name")
+        levels = [access.USERS, access.STAFF] if user.is_staff else [access.USERS]
+        in_groups = Exists(
+            Room.groups.through.objects.filter(room=OuterRef("pk"), group__user=user)
+        )
+        return self.filter(Q(access__in=levels) | (Q(access=access.GROUPS) & in_groups)).order_by("name")
 
 
 class Room(models.Model):
@@ -47,7 +64,14 @@ class Room(models.Model):
         max_length=ROOM_NAME_MAX_LENGTH, unique=True, validators=[validate_room_name]
     )
     title = models.CharField(max_length=200, blank=True)
-    staff_only = models.BooleanField(default=False)
+    #: Who may enter (read, write, subscribe): one of chat.access.LEVELS.
+    access = models.CharField(max_length=16, choices=access.CHOICES, default=access.USERS)
+    #: The groups whose members may enter when ``access`` is ``groups``.
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="chat_rooms")
+    #: Users who joined the room (the index page's "Your rooms"; room activity goes to them).
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="chat_rooms", blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     #: The ``seq`` of the room's latest message (0: none yet); see Message.seq.
     last_seq = models.BigIntegerField(default=0, editable=False)
@@ -65,10 +89,32 @@ class Room(models.Model):
         return CHANNEL_PREFIX + self.name
 
     def allows(self, user: Any) -> bool:
-        """True if ``user`` is authenticated and active, and the room is public or the user is staff."""
-        if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
-            return False
-        return not self.staff_only or bool(user.is_staff)
+        """True if ``user`` may enter this room at its access level (chat.access.level_allows:
+        active and signed in; superusers always; ``users`` everyone; ``staff`` is_staff;
+        ``groups`` a member of one of ``self.groups``, one query). The one check behind the
+        proxy, tokens, consumers, pages, history, posting, presence and notifications."""
+        return access.level_allows(
+            self.access, user, lambda: self.groups.filter(user=user).exists()
+        )
+
+    def allowed_users(self) -> models.QuerySet:
+        """The users this room admits (the rule of ``allows``, in SQL): a User queryset to filter
+        further, e.g. ``room.allowed_users().filter(chat_memberships__room=room)``."""
+        users = get_user_model().objects.filter(is_active=True)
+        if self.access == access.USERS:
+            return users
+        if self.access == access.STAFF:
+            return users.filter(Q(is_staff=True) | Q(is_superuser=True))
+        if self.access == access.GROUPS:
+            in_groups = Exists(
+                Room.groups.through.objects.filter(room=self, group__user=OuterRef("pk"))
+            )
+            return users.filter(Q(is_superuser=True) | in_groups)
+        return users.filter(is_superuser=True)
+
+    def access_description(self) -> str:
+        """One sentence explaining ``access`` to users (chat.access.DESCRIPTIONS)."""
+        return access.DESCRIPTIONS.get(self.access, "")
 
     def display_title(self) -> str:
         return self.title or self.name
@@ -85,7 +131,12 @@ class MessageQuerySet(models.QuerySet):
         with transaction.atomic(using=self.db):
             Room.objects.using(self.db).filter(pk=room.pk).update(last_seq=F("last_seq") + 1)
             kwargs["seq"] = Room.objects.using(self.db).values_list("last_seq", flat=True).get(pk=room.pk)
-            return super().create(**kwargs)
+            message = super().create(**kwargs)
+            # The author has read up to their own message (a no-op for non-members).
+            Membership.objects.using(self.db).filter(
+                room=room, user=message.user, last_read_seq__lt=message.seq
+            ).update(last_read_seq=message.seq)
+            return message
 
 
 class Message(models.Model):
@@ -122,6 +173,34 @@ class Message(models.Model):
             "text": self.text,
             "created_at": self.created_at.isoformat(),
         }
+
+
+class Membership(models.Model):
+    """``user`` joined ``room`` (``Room.members``). ``last_read_seq``: the ``Message.seq`` up to
+    which the user has read the room (moved forward only: by viewing the room page, by
+    ``POST /rooms/<name>/read/``, by writing a message); unread = ``room.last_seq -
+    last_read_seq`` (never below 0). A membership outlives a change of the room's access level,
+    but a member the level refuses is shown nothing and sent nothing."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships"
+    )
+    joined_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_read_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="chat_membership_room_user_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
+
+    @property
+    def unread(self) -> int:
+        """Messages of the room after the read mark: ``room.last_seq - last_read_seq``, >= 0."""
+        return max(0, self.room.last_seq - self.last_read_seq)
 
 
 #: The outbox table's name: Centrifugo's PostgreSQL consumer reads it by this name (the django role

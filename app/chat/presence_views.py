@@ -9,7 +9,8 @@ Response (JSON, never cached)::
     503 {"users": [], "backends": {}, "errors": ["centrifugo", "channels"]}  # all failed
 
 Refusals: anonymous -> redirect to the login page (login_required); ``404 {"error": "unknown
-room"}``; ``403 {"error": "permission denied"}`` (staff-only room, non-staff user); 405 for
+room"}``; ``403 {"error": "permission denied"}`` (the room's access level refuses the user,
+``Room.allows``); 405 for
 methods other than GET/HEAD.
 
 Sources:

@@ -31,11 +31,12 @@ import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import realtime
+from . import activity, realtime
 from .messages import (  # noqa: F401  (codes re-exported for existing importers)
     ERROR_BAD_MESSAGE,
     ERROR_EMPTY_MESSAGE,
@@ -75,8 +76,9 @@ def _bad_request() -> JsonResponse:
 
 def _authorize_channel(body: dict[str, Any]) -> tuple[Room | None, Any, JsonResponse | None]:
     """Resolve ``body["channel"]`` to a Room and ``body["user"]`` (a user pk as a string) to an
-    active user allowed in it. Returns ``(room, user, None)`` or ``(None, None, error_response)``:
-    102 for a malformed channel or missing room, 103 for an unknown user or a forbidden room."""
+    active user the room's access level admits (``Room.allows``: users / groups / staff /
+    superuser, chat.access). Returns ``(room, user, None)`` or ``(None, None, error_response)``:
+    102 for a malformed channel or missing room, 103 for an unknown user or a refused one."""
     name = room_name_from_channel(body.get("channel"))
     room = Room.objects.filter(name=name).first() if name else None
     if room is None:
@@ -122,7 +124,7 @@ def subscribe(request: HttpRequest) -> JsonResponse:
     Request: ``{"client", "transport", "protocol", "encoding", "user": "<pk>",
     "channel": "rooms:<name>"}``.
 
-    Response: ``{"result": {}}`` if the user may enter the room; else
+    Response: ``{"result": {}}`` if the room's access level admits the user; else
     ``{"error": {"code": 102, "message": "unknown channel"}}`` (malformed channel or no such
     room) or ``{"error": {"code": 103, "message": "permission denied"}}``.
     """
@@ -159,7 +161,8 @@ def publish(request: HttpRequest) -> JsonResponse:
 
     With CHAT_REALTIME_BACKEND ``both`` the saved message is also sent to the room's Channels
     group (chat.realtime.relay; a channel-layer failure is logged and the result still
-    returned), so browsers on the Channels path receive it too.
+    returned), so browsers on the Channels path receive it too. The room's other members are
+    told (chat.activity.announce_activity, in the message's transaction; failures logged).
     """
     body = _body(request)
     if body is None:
@@ -170,6 +173,9 @@ def publish(request: HttpRequest) -> JsonResponse:
     text, error = _clean_text(body.get("data"))
     if error is not None:
         return error
-    data = Message.objects.create(room=room, user=user, text=text).as_dict()
+    with transaction.atomic():
+        message = Message.objects.create(room=room, user=user, text=text)
+        activity.announce_activity(message)
+    data = message.as_dict()
     realtime.relay(room.channel(), data, source=realtime.CENTRIFUGO)
     return JsonResponse({"result": {"data": data}})

@@ -1,4 +1,5 @@
-"""The one publish API for Django code: ``publish("rooms:<name>", data)``.
+"""The one publish API for Django code: ``publish("rooms:<name>", data)`` to a room,
+``notify_user(user, data)`` to one user.
 
 ``settings.CHAT_REALTIME_BACKEND`` selects the transport(s):
 
@@ -25,7 +26,17 @@ backend only, so that one room is one chat whatever transport a browser uses. ``
 no-op unless both backends are enabled, and it logs failures instead of raising (the message
 is saved and delivered on its own path already).
 
-``publish`` and ``relay`` are synchronous (they use ``async_to_sync``): from async code call
+Server push to one user (``notify_user``): on Centrifugo into the user's personal channel
+``<CHAT_PERSONAL_NAMESPACE>:#<pk>`` (:func:`personal_channel`), to which Centrifugo subscribes
+every connection of that user server-side (``client.subscribe_to_user_personal_channel``,
+https://centrifugal.dev/docs/server/server_subs#automatic-personal-channel-subscription; the
+browser receives it on ``centrifuge.on("publication")``); on Channels to the group
+``user.<pk>`` (:func:`user_group`), which every ChatConsumer and NotificationConsumer of the
+user joins, as ``{"type": "user.notify", "data": data}`` -> client frame
+``{"type": "notification", "data": data}``. Room activity (chat.activity) uses the same two
+addresses.
+
+``publish``, ``relay`` and ``notify_user`` are synchronous (they use ``async_to_sync``): from async code call
 them through ``asgiref.sync.sync_to_async``.
 """
 from __future__ import annotations
@@ -38,15 +49,17 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from . import centrifugo, outbox
-from .models import room_name_from_channel
+from .models import Room, room_name_from_channel
 
 logger = logging.getLogger(__name__)
 
 GROUP_PREFIX = "chat_room."
 CONSUMER_EVENT = "chat.message"  # dispatched to ChatConsumer.chat_message
+USER_GROUP_PREFIX = "user."
+USER_EVENT = "user.notify"  # dispatched to ChatConsumer / NotificationConsumer.user_notify
 
 CENTRIFUGO = "centrifugo"
 CHANNELS = "channels"
@@ -57,10 +70,35 @@ class RealtimeError(RuntimeError):
     """At least one configured backend did not accept the publication (details are logged)."""
 
 
+class NotAllowed(PermissionError):
+    """notify_user(..., room=room): the room's access level refuses the user; nothing was sent."""
+
+
 def group_for(room: str) -> str:
     """Channel-layer group of a room: ``"chat_room.<name>"`` (room names are ``[a-z0-9_-]``
     and at most 64 characters, so this is a valid group name, < 100 ASCII characters)."""
     return GROUP_PREFIX + room
+
+
+def _user_pk(user: Any) -> int:
+    pk = getattr(user, "pk", user)
+    if not isinstance(pk, int) or isinstance(pk, bool):
+        raise TypeError(f"expected a saved user or a user pk, got {user!r}")
+    return pk
+
+
+def user_group(user: Any) -> str:
+    """Channel-layer group of one user's connections: ``"user.<pk>"``. ``user``: a saved user or
+    its pk (int); TypeError otherwise."""
+    return f"{USER_GROUP_PREFIX}{_user_pk(user)}"
+
+
+def personal_channel(user: Any) -> str:
+    """Centrifugo personal channel of a user: ``"<CHAT_PERSONAL_NAMESPACE>:#<pk>"`` (user-limited
+    channel ``#<pk>`` in that namespace, the one Centrifugo subscribes the user's connections
+    to when ``client.subscribe_to_user_personal_channel.personal_channel_namespace`` names it).
+    ``user``: a saved user or its pk (int); TypeError otherwise."""
+    return f"{settings.CHAT_PERSONAL_NAMESPACE}:#{_user_pk(user)}"
 
 
 def enabled_backends() -> tuple[str, ...]:
@@ -80,11 +118,13 @@ def idempotency_key(channel: str, data: dict[str, Any]) -> str:
     return f"chat-{uuid.uuid4().hex}"
 
 
-def _publish_centrifugo(channel: str, data: dict[str, Any]) -> bool:
-    key = idempotency_key(channel, data)
+def _publish_centrifugo(channel: str, data: dict[str, Any], key: str | None = None) -> bool:
+    key = key or idempotency_key(channel, data)
     if settings.CHAT_OUTBOX:
         try:
-            outbox.enqueue_publish(channel, data, key)
+            # A savepoint: a refused write must not leave the caller's transaction unusable.
+            with transaction.atomic():
+                outbox.enqueue_publish(channel, data, key)
         except DatabaseError:
             logger.exception("outbox write for %s failed", channel)
             return False
@@ -92,18 +132,28 @@ def _publish_centrifugo(channel: str, data: dict[str, Any]) -> bool:
     return centrifugo.publish(channel, data, idempotency_key=key)
 
 
-def _publish_channels(room: str, data: dict[str, Any]) -> bool:
+def group_send(group: str, event: dict[str, Any]) -> bool:
+    """``group_send(group, event)`` on the default channel layer, from sync code. Returns False
+    (and logs) when the layer fails (e.g. Redis unreachable, ChannelFull)."""
     try:
-        async_to_sync(get_channel_layer().group_send)(
-            group_for(room), {"type": CONSUMER_EVENT, "message": data}
-        )
+        async_to_sync(get_channel_layer().group_send)(group, event)
     except Exception:  # channel layer down (e.g. Redis unreachable) or ChannelFull
-        logger.exception("channel layer publish to %s failed", group_for(room))
+        logger.exception("channel layer send to %s failed", group)
         return False
     return True
 
 
-def _selected(backends: Iterable[str] | None) -> tuple[str, ...]:
+def _publish_channels(room: str, data: dict[str, Any]) -> bool:
+    return group_send(group_for(room), {"type": CONSUMER_EVENT, "message": data})
+
+
+def selected_backends(backends: Iterable[str] | None) -> tuple[str, ...]:
+    """The backends one call uses: ``backends`` (names out of ``("centrifugo", "channels")``,
+    duplicates dropped) or, for None, every backend enabled by CHAT_REALTIME_BACKEND.
+
+    Raises ValueError when ``backends`` is empty or names a backend the setting does not enable,
+    TypeError when it is a single string.
+    """
     enabled = enabled_backends()
     if backends is None:
         return enabled
@@ -145,7 +195,7 @@ def publish(
     if room is None:
         raise ValueError(f"channel must look like rooms:<name>, got {channel!r}")
     failed = []
-    for backend in _selected(backends):
+    for backend in selected_backends(backends):
         if backend == CENTRIFUGO:
             ok = _publish_centrifugo(channel, data)
         else:
@@ -177,3 +227,48 @@ def relay(channel: str, data: dict[str, Any], *, source: str) -> None:
             "message %s from the %s path not relayed to %s",
             data.get("id"), source, ", ".join(others),
         )
+
+
+def notify_user(
+    user: Any,
+    data: dict[str, Any],
+    *,
+    room: Room | None = None,
+    backends: Iterable[str] | None = None,
+) -> None:
+    """Server push to one user, wherever they are connected: the Channels article's "send to a
+    single user", on every backend selected.
+
+    Args:
+        user: a saved user (its ``pk`` is used; an int pk is accepted too unless ``room`` is
+            given).
+        data: a JSON-serialisable dict, e.g. ``{"type": "notice", "text": "..."}``; clients
+            receive it unchanged.
+        room: when given, the notification concerns this room: if ``room.allows(user)`` is false
+            nothing is sent and NotAllowed is raised.
+        backends: as for :func:`publish` (default: every backend CHAT_REALTIME_BACKEND enables).
+
+    Centrifugo: a publication of ``data`` into :func:`personal_channel` -- through the outbox in
+    the caller's transaction with ``settings.CHAT_OUTBOX``, else the API with failover -- with a
+    fresh idempotency key (shared by the retries of this call). Channels:
+    ``group_send("user.<pk>", {"type": "user.notify", "data": data})``.
+
+    Raises NotAllowed (a PermissionError; see ``room``); ValueError / TypeError for ``backends``
+    as publish(); TypeError for a ``user`` without an int pk; RealtimeError if a selected
+    backend failed (Centrifugo: API unset or every attempt failed, or the outbox write failed;
+    Channels: a channel-layer error).
+    """
+    if room is not None and not room.allows(user):
+        raise NotAllowed(f"room {room.name} does not admit user {getattr(user, 'pk', user)}")
+    channel, group = personal_channel(user), user_group(user)
+    key = f"chat-notify-{uuid.uuid4().hex}"
+    failed = []
+    for backend in selected_backends(backends):
+        if backend == CENTRIFUGO:
+            ok = _publish_centrifugo(channel, data, key)
+        else:
+            ok = group_send(group, {"type": USER_EVENT, "data": data})
+        if not ok:
+            failed.append(backend)
+    if failed:
+        raise RealtimeError(f"notification to {channel} failed on: {', '.join(failed)}")

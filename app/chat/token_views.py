@@ -3,7 +3,9 @@
 - ``GET /chat/token/`` -> ``200 {"token": "<connection JWT>"}``
 - ``GET /chat/token/subscription/?channel=rooms:<name>`` -> ``200 {"token": "<subscription
   JWT>"}``; ``400 {"error": ...}`` for a missing/malformed channel, ``404`` for an unknown room,
-  ``403`` if the user may not enter the room.
+  ``403`` if the room's access level refuses the user (``Room.allows``). In
+  CHAT_CENTRIFUGO_CLIENT_AUTH=jwt mode the browser asks for one for every room whose level is
+  not ``users`` (page config ``needsSubscriptionToken``).
 - Both: ``503 {"error": "token authentication is disabled (CHAT_JWT_SECRET is not set)"}``
   without a secret; anonymous users are redirected to the login page (login_required).
 """
@@ -39,7 +41,7 @@ def connection_token(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_GET
 def subscription_token(request: HttpRequest) -> JsonResponse:
-    """Subscription token for ``?channel=rooms:<name>`` if the user may enter that room."""
+    """Subscription token for ``?channel=rooms:<name>`` if the room's access level admits the user."""
     channel = request.GET.get("channel", "")
     name = room_name_from_channel(channel)
     if name is None:

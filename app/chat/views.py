@@ -1,8 +1,11 @@
 """Browser-facing pages: room list, join-by-name, room page, the room's messages (GET: the JSON
 gap fill; POST: form fallback and JSON send), health check.
 
-The room presence JSON endpoint is in chat.presence_views, the token endpoints in
-chat.token_views; database outages are answered by chat.db_errors."""
+Every room view admits exactly the users the room's access level admits (``Room.allows``,
+chat.access; :func:`allowed_room`): 404 for an unknown room, 403 otherwise. The room presence
+JSON endpoint is in chat.presence_views, the token endpoints in chat.token_views, join / leave /
+read in chat.membership_views, the pages' script configuration in chat.page_config; database
+outages are answered by chat.db_errors."""
 from __future__ import annotations
 
 import logging
@@ -18,23 +21,36 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import realtime
+from . import activity, membership, realtime
 from .db_errors import wants_json
 from .forms import JoinRoomForm, MessageForm
 from .messages import history
 from .models import Message, Room
+from .page_config import client_config, page_transport, room_config
 
 logger = logging.getLogger(__name__)
 
 
 def _index_context(request: HttpRequest, form: JoinRoomForm) -> dict:
-    return {"rooms": Room.objects.visible_to(request.user), "join_form": form}
+    """``my_rooms``: the user's memberships of rooms that admit them (chat.membership), each
+    with ``room`` and ``unread``; ``rooms``: the other rooms the user may enter; ``join_form``;
+    ``rooms_config`` (``#rooms-config``, rooms.js): chat.page_config.client_config."""
+    mine = membership.memberships_of(request.user)
+    others = Room.objects.visible_to(request.user).exclude(pk__in=[m.room_id for m in mine])
+    return {
+        "my_rooms": mine,
+        "rooms": others,
+        "join_form": form,
+        "rooms_config": client_config(request),
+    }
 
 
+@never_cache
 @login_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """List the rooms the user may enter plus a join-by-name form."""
+    """"Your rooms" with unread counts, the other rooms the user may enter, a join-by-name form.
+    Never cached, so going back to it shows fresh counts."""
     return render(request, "chat/index.html", _index_context(request, JoinRoomForm()))
 
 
@@ -42,7 +58,9 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def join(request: HttpRequest) -> HttpResponse:
     """GET ``?name=<room>``: redirect to an existing allowed room, create an unknown valid one
-    (public), re-render the index with an error for an invalid name, 403 for a staff-only room."""
+    (access ``users``), re-render the index with an error for an invalid name, 403 for a room
+    whose access level refuses the user. The user becomes a member of the room
+    (chat.membership.join)."""
     form = JoinRoomForm({"name": request.GET.get("name", "").strip().lower()})
     if not form.is_valid():
         return render(request, "chat/index.html", _index_context(request, form))
@@ -53,8 +71,7 @@ def join(request: HttpRequest) -> HttpResponse:
         room, created = Room.objects.get(name=name), False
     if created:
         logger.info("room %s created by %s", room.name, request.user.get_username())
-    if not room.allows(request.user):
-        raise PermissionDenied("This room is for staff only.")
+    membership.join(room, request.user)  # PermissionDenied (403) when the level refuses
     return redirect("chat:room", name=room.name)
 
 
@@ -63,12 +80,12 @@ def _history(room: Room) -> list[Message]:
     return history(room)
 
 
-def _allowed_room(request: HttpRequest, name: str) -> Room:
-    """The room ``name``: Http404 if unknown, PermissionDenied (403) if ``request.user`` may not
-    enter it (staff-only room, non-staff user)."""
+def allowed_room(request: HttpRequest, name: str) -> Room:
+    """The room ``name``: Http404 if unknown, PermissionDenied (403, chat.membership.REFUSED)
+    if its access level refuses ``request.user``."""
     room_obj = get_object_or_404(Room, name=name)
     if not room_obj.allows(request.user):
-        raise PermissionDenied("This room is for staff only.")
+        raise PermissionDenied(membership.REFUSED)
     return room_obj
 
 
@@ -76,33 +93,14 @@ def _allowed_room(request: HttpRequest, name: str) -> Room:
 @login_required
 @require_GET
 def room(request: HttpRequest, name: str) -> HttpResponse:
-    """Room page: DB history plus the live area driven by chat.js (config embedded via json_script)."""
-    room_obj = _allowed_room(request, name)
+    """Room page: DB history plus the live area driven by chat.js (config embedded via
+    json_script). Viewing it marks the room read up to its last message for a member."""
+    room_obj = allowed_room(request, name)
+    membership.mark_read(room_obj, request.user, room_obj.last_seq)
     return render(request, "chat/room.html", _room_context(request, room_obj, MessageForm()))
 
 
-TRANSPORTS = ("centrifugo", "channels")
-
-
-def page_transport(request: HttpRequest) -> str:
-    """The realtime transport the room page uses: ``"centrifugo"`` or ``"channels"``.
-
-    CHAT_REALTIME_BACKEND ``centrifugo`` / ``channels`` -> that one; ``both`` -> Centrifugo
-    unless the page URL has ``?transport=channels`` (``?transport=centrifugo`` and unknown
-    values select Centrifugo).
-    """
-    backend = settings.CHAT_REALTIME_BACKEND
-    if backend in TRANSPORTS:
-        return backend
-    return "channels" if request.GET.get("transport") == "channels" else "centrifugo"
-
-
-def channels_path(room_obj: Room) -> str:
-    """Same-origin path of the room's Channels WebSocket (chat.routing): ``/ws/chat/<name>/``."""
-    return f"/ws/chat/{room_obj.name}/"
-
-
-def _with_transport_query(url: str, request: HttpRequest) -> str:
+def with_transport_query(url: str, request: HttpRequest) -> str:
     """``url`` plus ``?transport=channels`` when the current page chose Channels through the
     query (backend ``both``), so the form fallback's redirect keeps the page's transport."""
     if settings.CHAT_REALTIME_BACKEND == "both" and page_transport(request) == "channels":
@@ -111,42 +109,26 @@ def _with_transport_query(url: str, request: HttpRequest) -> str:
 
 
 def _room_context(request: HttpRequest, room_obj: Room, form: MessageForm) -> dict:
-    """Template context; ``chat_config`` is embedded as JSON (``#chat-config``) for chat.js:
-
-    ``channel`` Centrifugo channel ``rooms:<name>``; ``websocketPath`` Centrifugo WebSocket path;
-    ``channelsPath`` Channels WebSocket path; ``backend`` CHAT_REALTIME_BACKEND; ``transport``
-    the one this page uses (page_transport); ``clientAuth`` CHAT_CENTRIFUGO_CLIENT_AUTH
-    (``proxy`` | ``jwt``); ``staffOnly`` bool (jwt: the subscription needs a token);
-    ``tokenUrl`` / ``subscriptionTokenUrl`` chat.token_views; ``presenceUrl``
-    chat.presence_views; ``messagesUrl`` the room's messages URL (GET: the gap fill,
-    messages_after); ``presenceTtl`` CHAT_PRESENCE_TTL seconds (Channels heartbeats every
-    TTL/2); ``username``; ``maxLength`` CHAT_MESSAGE_MAX_LENGTH.
+    """Template context: ``room``, ``history``, ``message_form``, ``transport`` (page_transport),
+    ``post_url``, ``is_member`` and ``membership_url`` (the membership form: leave or join),
+    and ``chat_config``, embedded as JSON (``#chat-config``) for chat.js:
+    chat.page_config.room_config.
     """
-    transport = page_transport(request)
+    is_member = membership.is_member(room_obj, request.user)
+    membership_view = "chat:leave_room" if is_member else "chat:join_room"
     return {
         "room": room_obj,
         "history": _history(room_obj),
         "message_form": form,
-        "transport": transport,
-        "post_url": _with_transport_query(
+        "transport": page_transport(request),
+        "is_member": is_member,
+        "membership_url": with_transport_query(
+            reverse(membership_view, kwargs={"name": room_obj.name}), request
+        ),
+        "post_url": with_transport_query(
             reverse("chat:post_message", kwargs={"name": room_obj.name}), request
         ),
-        "chat_config": {
-            "channel": room_obj.channel(),
-            "websocketPath": settings.CHAT_WEBSOCKET_PATH,
-            "channelsPath": channels_path(room_obj),
-            "backend": settings.CHAT_REALTIME_BACKEND,
-            "transport": transport,
-            "clientAuth": settings.CHAT_CENTRIFUGO_CLIENT_AUTH,
-            "staffOnly": room_obj.staff_only,
-            "tokenUrl": reverse("chat:token"),
-            "subscriptionTokenUrl": reverse("chat:subscription_token"),
-            "presenceUrl": reverse("chat:presence", kwargs={"name": room_obj.name}),
-            "messagesUrl": reverse("chat:messages", kwargs={"name": room_obj.name}),
-            "presenceTtl": settings.CHAT_PRESENCE_TTL,
-            "username": request.user.get_username(),
-            "maxLength": settings.CHAT_MESSAGE_MAX_LENGTH,
-        },
+        "chat_config": room_config(request, room_obj),
     }
 
 
@@ -191,10 +173,10 @@ def messages_after(request: HttpRequest, name: str) -> HttpResponse:
     Answers: 200 ``{"messages": [Message.as_dict(), ...], "more": bool}`` (at most ``limit``
     messages; ``more`` true when messages with higher ids remain: ask again with ``after`` =
     the last id); 400 ``{"error": str}`` for a bad ``after``/``limit``; 302 to the login page
-    without a session; 403 staff-only room for a non-staff user; 404 unknown room; 503 (JSON
+    without a session; 403 the room's access level refuses the user; 404 unknown room; 503 (JSON
     with ``Accept: application/json``) when the database is down (chat.db_errors).
     """
-    room_obj = _allowed_room(request, name)
+    room_obj = allowed_room(request, name)
     page_size = settings.CHAT_GAP_FILL_PAGE_SIZE
     after = _query_int(request, "after", 0, minimum=0)
     if after is None:
@@ -218,23 +200,24 @@ def messages_after(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_POST
 def post_message(request: HttpRequest, name: str) -> HttpResponse:
-    """POST ``/rooms/<name>/messages/`` (form field ``text``): save the message and broadcast it
+    """POST ``/rooms/<name>/messages/`` (form field ``text``): save the message, broadcast it
     with chat.realtime.publish (Centrifugo and/or the Channels group, per CHAT_REALTIME_BACKEND;
-    best effort: a RealtimeError is logged, the message stays saved).
+    best effort: a RealtimeError is logged, the message stays saved) and tell the room's other
+    members (chat.activity.announce_activity, best effort too).
 
-    The create and the publish run in one ``transaction.atomic()`` block (publish may write an
-    outbox row in the same transaction), so a database error rolls the message back and
-    chat.db_errors answers 503: nothing is half-saved. A RealtimeError (publish in a savepoint)
-    keeps the message.
+    The create, the publish and the announcement run in one ``transaction.atomic()`` block (both
+    may write outbox rows in the same transaction), so a database error rolls the message back
+    and chat.db_errors answers 503: nothing is half-saved. A RealtimeError (publish in a
+    savepoint) keeps the message.
 
-    Two answer modes (403 staff-only room, 404 unknown room in both):
+    Two answer modes (403 the room's access level refuses the user, 404 unknown room in both):
 
     - JSON, when the client prefers it (``Accept: application/json``; chat.db_errors.wants_json):
       201 ``{"message": Message.as_dict()}``; 400 ``{"errors": {"text": [str, ...]}}``.
     - Otherwise the no-JavaScript form fallback: a redirect back to the room, keeping
       ``?transport=channels``; 400 with the room page and the form errors.
     """
-    room_obj = _allowed_room(request, name)
+    room_obj = allowed_room(request, name)
     json_mode = wants_json(request)
     form = MessageForm(request.POST)
     if not form.is_valid():
@@ -257,10 +240,12 @@ def post_message(request: HttpRequest, name: str) -> HttpResponse:
         except realtime.RealtimeError:
             # Not a reason to roll back: the message is saved, clients fill the gap from the DB.
             logger.warning("message %s saved but not broadcast", message.pk)
+        with transaction.atomic():  # a savepoint, like publish's; failures are logged inside
+            activity.announce_activity(message)
     if json_mode:
         return JsonResponse({"message": data}, status=201)
     return redirect(
-        _with_transport_query(reverse("chat:room", kwargs={"name": room_obj.name}), request)
+        with_transport_query(reverse("chat:room", kwargs={"name": room_obj.name}), request)
     )
 
 

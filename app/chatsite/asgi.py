@@ -2,7 +2,8 @@
 
 ``http``: the Django app. ``websocket``: Origin checked against ALLOWED_HOSTS (a missing Origin
 header is refused, so non-browser clients must send one), then ``?token=`` JWT auth
-(chat.middleware), then session-cookie auth, then ``/ws/chat/<room>/`` (chat.routing).
+(chat.middleware), then session-cookie auth, then ``/ws/chat/<room>/`` and ``/ws/user/``
+(chat.routing).
 The gunicorn (WSGI) deployment serves HTTP only; realtime then goes through Centrifugo.
 """
 import os

@@ -7,6 +7,7 @@ See README.md for the table of variables.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -204,6 +205,40 @@ CHAT_OUTBOX_NOTIFY_CHANNEL = os.environ.get("CHAT_OUTBOX_NOTIFY_CHANNEL", "centr
 CHAT_WEBSOCKET_PATH = os.environ.get("CHAT_WEBSOCKET_PATH", "/connection/websocket")
 if not CHAT_WEBSOCKET_PATH.startswith("/"):
     raise ImproperlyConfigured("CHAT_WEBSOCKET_PATH must start with '/'")
+# Centrifugo transports the browser tries, in order (centrifuge-js falls back to the next only
+# until one has ever opened): websocket at CHAT_WEBSOCKET_PATH, http_stream and sse next to it
+# (its directory + "/<name>", Centrifugo's /connection/http_stream and /connection/sse), both with
+# bidirectional emulation through CHAT_CENTRIFUGO_EMULATION_PATH
+# (https://centrifugal.dev/docs/transports/http_stream, .../sse).
+CENTRIFUGO_TRANSPORT_NAMES = ("websocket", "http_stream", "sse")
+CHAT_CENTRIFUGO_TRANSPORTS = [
+    name.lower() for name in env_list("CHAT_CENTRIFUGO_TRANSPORTS", list(CENTRIFUGO_TRANSPORT_NAMES))
+]
+if (
+    not CHAT_CENTRIFUGO_TRANSPORTS
+    or any(name not in CENTRIFUGO_TRANSPORT_NAMES for name in CHAT_CENTRIFUGO_TRANSPORTS)
+    or len(set(CHAT_CENTRIFUGO_TRANSPORTS)) != len(CHAT_CENTRIFUGO_TRANSPORTS)
+):
+    raise ImproperlyConfigured(
+        "CHAT_CENTRIFUGO_TRANSPORTS must list, comma-separated and in fallback order, one or more of "
+        f"{', '.join(CENTRIFUGO_TRANSPORT_NAMES)} (each once), got "
+        f"{os.environ.get('CHAT_CENTRIFUGO_TRANSPORTS')!r}"
+    )
+CHAT_CENTRIFUGO_EMULATION_PATH = os.environ.get("CHAT_CENTRIFUGO_EMULATION_PATH", "/emulation").strip()
+if not CHAT_CENTRIFUGO_EMULATION_PATH.startswith("/"):
+    raise ImproperlyConfigured("CHAT_CENTRIFUGO_EMULATION_PATH must start with '/'")
+# Centrifugo namespace of the users' personal channels "<ns>:#<user pk>" (server-side
+# subscription client.subscribe_to_user_personal_channel with personal_channel_namespace = this;
+# https://centrifugal.dev/docs/server/server_subs#automatic-personal-channel-subscription).
+# Centrifugo's namespace name rule: ^[-a-zA-Z0-9_.]{2,}$.
+CHAT_PERSONAL_NAMESPACE = os.environ.get("CHAT_PERSONAL_NAMESPACE", "personal").strip()
+if not re.fullmatch(r"[-a-zA-Z0-9_.]{2,}", CHAT_PERSONAL_NAMESPACE):
+    raise ImproperlyConfigured(
+        "CHAT_PERSONAL_NAMESPACE must be a Centrifugo namespace name (2+ of letters, digits, '-', '_', '.'), "
+        f"got {CHAT_PERSONAL_NAMESPACE!r}"
+    )
+# Personal channels per Centrifugo broadcast call when a room's activity goes to its members.
+CHAT_ACTIVITY_BATCH_SIZE = env_int("CHAT_ACTIVITY_BATCH_SIZE", 1000)
 CHAT_MESSAGE_MAX_LENGTH = env_int("CHAT_MESSAGE_MAX_LENGTH", 1000)
 CHAT_HISTORY_SIZE = env_int("CHAT_HISTORY_SIZE", 50)
 # Most messages one gap-fill page (GET /rooms/<name>/messages/?after=<id>) returns; also its
@@ -317,8 +352,9 @@ CHAT_JWT_SECRET = os.environ.get("CHAT_JWT_SECRET", "")
 CHAT_JWT_TTL = env_int("CHAT_JWT_TTL", 300)
 
 # How browsers authenticate to Centrifugo: "proxy" (the connect proxy reads the forwarded
-# session cookie; no token) or "jwt" (chat.js fetches a connection token from /chat/token/ and,
-# for staff-only rooms, a subscription token from /chat/token/subscription/). "jwt" needs
+# session cookie; no token) or "jwt" (centrifugo-client.js fetches a connection token from
+# /chat/token/ and, for rooms whose access level is not "users", a subscription token from
+# /chat/token/subscription/). "jwt" needs
 # CHAT_JWT_SECRET (without it the token endpoints answer 503 and no browser could connect).
 CENTRIFUGO_CLIENT_AUTH_MODES = ("proxy", "jwt")
 CHAT_CENTRIFUGO_CLIENT_AUTH = (

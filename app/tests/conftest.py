@@ -122,6 +122,13 @@ class FakeCentClient:
     def publish(self, request: Any) -> None:
         self.requests.append(request)
 
+    def broadcast(self, request: Any) -> Any:
+        """A successful reply per channel (``BroadcastResult.responses`` in channel order)."""
+        from cent import BroadcastResult
+
+        self.requests.append(request)
+        return BroadcastResult.model_validate({"responses": [{"result": {}} for _ in request.channels]})
+
     def presence(self, request: Any) -> Any:
         from cent import ClientInfo, PresenceResult
 
@@ -140,6 +147,61 @@ def fake_cent(monkeypatch, settings) -> type[FakeCentClient]:
     settings.CENTRIFUGO_HTTP_API_URL = "http://centrifugo.test:9000/api"
     settings.CENTRIFUGO_HTTP_API_KEY = "api-key"
     return FakeCentClient
+
+
+def make_user(username: str, *, groups: tuple[str, ...] = (), **flags: Any) -> Any:
+    """A user with PASSWORD, model ``flags`` (is_staff, is_superuser, is_active) and membership of
+    the Django ``groups`` named (created if missing)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username, password=PASSWORD, **flags)
+    user.groups.set([Group.objects.get_or_create(name=name)[0] for name in groups])
+    return user
+
+
+@pytest.fixture
+def level_rooms(db) -> dict[str, Any]:
+    """One room per access level, named after it (``users``, ``groups``, ``staff``,
+    ``superuser``); the ``groups`` room admits the group ``crew``."""
+    from django.contrib.auth.models import Group
+
+    from chat.models import Room
+
+    rooms = {level: Room.objects.create(name=f"{level}-room", access=level)
+             for level in ("users", "groups", "staff", "superuser")}
+    rooms["groups"].groups.set([Group.objects.get_or_create(name="crew")[0]])
+    return rooms
+
+
+@pytest.fixture
+def level_users(db) -> dict[str, Any]:
+    """Users of every kind the access rule tells apart: ``plain``, ``crew`` (in group crew),
+    ``other_group`` (in another group), ``staff``, ``superuser`` (also staff), ``inactive``
+    (staff and in crew, but inactive)."""
+    return {
+        "plain": make_user("plain"),
+        "crew": make_user("crew", groups=("crew",)),
+        "other_group": make_user("other", groups=("outsiders",)),
+        "staff": make_user("staffer", is_staff=True),
+        "superuser": make_user("root", is_staff=True, is_superuser=True),
+        "inactive": make_user("sleeper", is_staff=True, is_active=False, groups=("crew",)),
+    }
+
+
+#: Who each access level admits (the rule of chat.access), for the kinds of level_users.
+ADMITTED = {
+    "users": {"plain", "crew", "other_group", "staff", "superuser"},
+    "groups": {"crew", "superuser"},
+    "staff": {"staff", "superuser"},
+    "superuser": {"superuser"},
+}
+#: (level, user kind, admitted) for every pair: the parameters of the enforcement tests.
+LEVEL_CASES = [
+    (level, kind, kind in ADMITTED[level])
+    for level in ("users", "groups", "staff", "superuser")
+    for kind in ("plain", "crew", "other_group", "staff", "superuser", "inactive")
+]
 
 
 def cent_requests(fake: type[FakeCentClient]) -> list[Any]:

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from tests.conftest import JWT_SECRET, cent_requests
+from tests.conftest import JWT_SECRET, LEVEL_CASES, cent_requests
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -71,7 +71,7 @@ def rooms(realtime_settings, transactional_db) -> dict[str, Any]:
 
     return {
         "lobby": Room.objects.get_or_create(name="lobby", defaults={"title": "Lobby"})[0],
-        "staff": Room.objects.get_or_create(name="staff", defaults={"staff_only": True})[0],
+        "staff": Room.objects.get_or_create(name="staff", defaults={"access": "staff"})[0],
     }
 
 
@@ -329,3 +329,97 @@ async def test_publish_proxy_no_group_send_unless_both(settings, user, staff_use
     assert "result" in response.json()
     assert await bob.receive_nothing(timeout=0.2)
     await bob.disconnect()
+
+
+# --- access levels (chat.access) -------------------------------------------------------------
+
+@pytest.mark.parametrize("level, kind, admitted", LEVEL_CASES)
+async def test_access_levels(level_rooms, level_users, level, kind, admitted):
+    """Admitted users join; others are closed with 4003 (an inactive user has no session: 4001)."""
+    user = level_users[kind]
+    comm = communicator(level_rooms[level].name, cookie=await sync_to_async(session_cookie)(user))
+    if admitted:
+        await join(comm)
+        await comm.disconnect()
+    else:
+        await assert_closed_with(comm, 4001 if kind == "inactive" else 4003)
+
+
+# --- notifications: user.<pk> groups, /ws/user/, room activity ------------------------------
+
+def user_communicator(cookie: str | None = None) -> WebsocketCommunicator:
+    from chatsite.asgi import application
+
+    headers = [(b"host", b"localhost"), (b"origin", ORIGIN)]
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return WebsocketCommunicator(application, "/ws/user/", headers=headers)
+
+
+async def test_notification_socket_anonymous_closed_4001(realtime_settings):
+    await assert_closed_with(user_communicator(), 4001)
+
+
+async def test_notify_user_reaches_only_that_users_sockets(settings, alice_cookie, user, staff_user):
+    """notify_user on Channels: the user's /ws/user/ socket and room sockets get the
+    notification frame; another user's socket gets nothing."""
+    from chat import realtime
+
+    settings.CHAT_REALTIME_BACKEND = "channels"
+    alice_user_socket = user_communicator(alice_cookie)
+    assert (await alice_user_socket.connect())[0]
+    alice_room = communicator(cookie=alice_cookie)
+    await join(alice_room)
+    bob = user_communicator(await sync_to_async(session_cookie)(staff_user))
+    assert (await bob.connect())[0]
+
+    data = {"type": "notice", "text": "maintenance at 18:00"}
+    await sync_to_async(realtime.notify_user)(user, data)
+    assert await alice_user_socket.receive_json_from() == {"type": "notification", "data": data}
+    assert await alice_room.receive_json_from() == {"type": "notification", "data": data}
+    assert await bob.receive_nothing(timeout=0.2)
+    for comm in (alice_user_socket, alice_room, bob):
+        await comm.disconnect()
+
+
+async def test_notification_socket_leaves_group_on_disconnect(settings, alice_cookie, user):
+    from channels.layers import get_channel_layer
+
+    from chat import realtime
+
+    comm = user_communicator(alice_cookie)
+    assert (await comm.connect())[0]
+    layer = get_channel_layer()
+    assert layer.groups.get(realtime.user_group(user))
+    await comm.disconnect()
+    assert not layer.groups.get(realtime.user_group(user))
+
+
+async def test_message_on_channels_announces_activity_to_members(settings, alice_cookie, user, staff_user, lobby):
+    """A message sent on the room socket reaches the other members' /ws/user/ sockets as room
+    activity; the author gets none."""
+    from chat.models import Membership
+
+    settings.CHAT_REALTIME_BACKEND = "channels"
+
+    @sync_to_async
+    def members() -> None:
+        Membership.objects.create(room=lobby, user=user)
+        Membership.objects.create(room=lobby, user=staff_user)
+
+    await members()
+    bob = user_communicator(await sync_to_async(session_cookie)(staff_user))
+    assert (await bob.connect())[0]
+    alice_inbox = user_communicator(alice_cookie)
+    assert (await alice_inbox.connect())[0]
+    alice = communicator(cookie=alice_cookie)
+    await join(alice)
+    await alice.send_json_to({"text": "ping"})
+    message = (await alice.receive_json_from())["message"]
+    assert await bob.receive_json_from(timeout=2) == {"type": "notification", "data": {
+        "type": "room_activity", "room": "lobby", "seq": message["seq"], "id": message["id"], "user": "alice"}}
+    assert await alice_inbox.receive_nothing(timeout=0.2)
+    read = await sync_to_async(lambda: Membership.objects.get(room=lobby, user=user).last_read_seq)()
+    assert read == message["seq"]  # the author has read their own message
+    for comm in (bob, alice_inbox, alice):
+        await comm.disconnect()

@@ -2,6 +2,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -91,3 +92,41 @@ def test_empty_stdin_is_refused(monkeypatch):
     monkeypatch.setattr("sys.stdin", StringIO(""))
     with pytest.raises(CommandError, match="no password on standard input"):
         run("dave", "--password-stdin")
+
+
+def group_names(username: str) -> list[str]:
+    return sorted(User.objects.get(username=username).groups.values_list("name", flat=True))
+
+
+@pytest.mark.django_db
+def test_groups_are_declarative(monkeypatch):
+    monkeypatch.setenv("CHAT_PW", "pw-123456")
+    Group.objects.create(name="ops")
+    assert run("gina", "--password-env", "CHAT_PW", "--group", "ops", "--group", "crew")[-1] == "created"
+    assert group_names("gina") == ["crew", "ops"]  # crew was created
+    assert run("gina", "--password-env", "CHAT_PW", "--group", "crew", "--group", "ops")[-1] == "unchanged"
+    assert run("gina", "--password-env", "CHAT_PW", "--group", "crew")[-1] == "updated"
+    assert group_names("gina") == ["crew"]
+    assert run("gina", "--password-env", "CHAT_PW", "--group", "crew")[-1] == "unchanged"
+    assert run("gina", "--password-env", "CHAT_PW")[-1] == "updated"  # no --group: no groups
+    assert group_names("gina") == []
+    assert run("gina", "--password-env", "CHAT_PW")[-1] == "unchanged"
+    assert Group.objects.filter(name__in=["ops", "crew"]).count() == 2  # groups are kept
+
+
+@pytest.mark.django_db
+def test_groups_and_flags_change_together(monkeypatch):
+    monkeypatch.setenv("CHAT_PW", "pw-123456")
+    assert run("hal", "--password-env", "CHAT_PW")[-1] == "created"
+    assert run("hal", "--password-env", "CHAT_PW", "--staff", "--group", "ops")[-1] == "updated"
+    hal = User.objects.get(username="hal")
+    assert hal.is_staff and group_names("hal") == ["ops"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["", "   ", "x" * 151])
+def test_bad_group_name_refused(monkeypatch, name):
+    monkeypatch.setenv("CHAT_PW", "pw-123456")
+    with pytest.raises(CommandError, match="--group"):
+        run("ivy", "--password-env", "CHAT_PW", "--group", name)
+    assert not User.objects.filter(username="ivy").exists()

@@ -7,8 +7,8 @@ from chat.models import Message, Room, room_name_from_channel
 
 @pytest.mark.django_db
 def test_default_rooms_from_data_migration():
-    assert Room.objects.get(name="lobby").staff_only is False
-    assert Room.objects.get(name="staff").staff_only is True
+    assert Room.objects.get(name="lobby").access == "users"
+    assert Room.objects.get(name="staff").access == "staff"
 
 
 @pytest.mark.django_db

@@ -15,7 +15,8 @@ ENV_VARS = [
     "CHAT_REALTIME_BACKEND", "CHANNELS_REDIS_URL", "CHANNELS_REDIS_MAX_CONNECTIONS",
     "CHAT_JWT_SECRET", "CHAT_JWT_TTL", "CHAT_PRESENCE_TTL", "CHAT_CENTRIFUGO_CLIENT_AUTH",
     "CHAT_REDIS_SENTINELS", "CHAT_REDIS_SENTINEL_MASTER", "CHAT_REDIS_SENTINEL_PASSWORD",
-    "CHAT_REDIS_USERNAME", "CHAT_REDIS_PASSWORD",
+    "CHAT_REDIS_USERNAME", "CHAT_REDIS_PASSWORD", "CHAT_CENTRIFUGO_TRANSPORTS",
+    "CHAT_CENTRIFUGO_EMULATION_PATH", "CHAT_PERSONAL_NAMESPACE", "CHAT_ACTIVITY_BATCH_SIZE",
 ]
 
 
@@ -235,5 +236,44 @@ def test_channels_redis_shards(load):
     ({"CHANNELS_REDIS_URL": "redis://10.0.0.3:6379/0,http://10.0.0.4"}, "CHANNELS_REDIS_URL"),
 ])
 def test_invalid_redis_settings_name_the_variable(load, env, named):
+    with pytest.raises(ImproperlyConfigured, match=named):
+        load(DJANGO_DEBUG="1", **env)
+
+
+def test_reach_defaults(load):
+    s = load(DJANGO_DEBUG="1")
+    assert s["CHAT_CENTRIFUGO_TRANSPORTS"] == ["websocket", "http_stream", "sse"]
+    assert s["CHAT_CENTRIFUGO_EMULATION_PATH"] == "/emulation"
+    assert s["CHAT_PERSONAL_NAMESPACE"] == "personal"
+    assert s["CHAT_ACTIVITY_BATCH_SIZE"] == 1000
+
+
+def test_reach_values(load):
+    s = load(DJANGO_DEBUG="1", CHAT_CENTRIFUGO_TRANSPORTS=" SSE, websocket ",
+             CHAT_CENTRIFUGO_EMULATION_PATH="/rt/emulation", CHAT_PERSONAL_NAMESPACE="user.inbox",
+             CHAT_ACTIVITY_BATCH_SIZE="50")
+    assert s["CHAT_CENTRIFUGO_TRANSPORTS"] == ["sse", "websocket"]
+    assert s["CHAT_CENTRIFUGO_EMULATION_PATH"] == "/rt/emulation"
+    assert s["CHAT_PERSONAL_NAMESPACE"] == "user.inbox"
+    assert s["CHAT_ACTIVITY_BATCH_SIZE"] == 50
+
+
+@pytest.mark.parametrize("value", ["", "webtransport", "websocket,sockjs", "websocket,websocket", ",", "ws"])
+def test_unknown_centrifugo_transports_refused(load, value):
+    with pytest.raises(ImproperlyConfigured,
+                       match="CHAT_CENTRIFUGO_TRANSPORTS must list, comma-separated and in fallback order, "
+                             "one or more of websocket, http_stream, sse"):
+        load(DJANGO_DEBUG="1", CHAT_CENTRIFUGO_TRANSPORTS=value)
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"CHAT_CENTRIFUGO_EMULATION_PATH": "emulation"}, "CHAT_CENTRIFUGO_EMULATION_PATH"),
+    ({"CHAT_PERSONAL_NAMESPACE": "p"}, "CHAT_PERSONAL_NAMESPACE"),
+    ({"CHAT_PERSONAL_NAMESPACE": "per:sonal"}, "CHAT_PERSONAL_NAMESPACE"),
+    ({"CHAT_PERSONAL_NAMESPACE": ""}, "CHAT_PERSONAL_NAMESPACE"),
+    ({"CHAT_ACTIVITY_BATCH_SIZE": "0"}, "CHAT_ACTIVITY_BATCH_SIZE"),
+    ({"CHAT_ACTIVITY_BATCH_SIZE": "many"}, "CHAT_ACTIVITY_BATCH_SIZE"),
+])
+def test_invalid_reach_settings_name_the_variable(load, env, named):
     with pytest.raises(ImproperlyConfigured, match=named):
         load(DJANGO_DEBUG="1", **env)

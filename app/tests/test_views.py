@@ -57,7 +57,7 @@ def test_join_creates_public_room(user_client):
     response = user_client.get("/rooms/join/", {"name": " New-Room "})
     assert response.status_code == 302 and response["Location"] == "/rooms/new-room/"
     room = Room.objects.get(name="new-room")
-    assert room.staff_only is False
+    assert room.access == "users"
 
 
 @pytest.mark.django_db
@@ -82,22 +82,33 @@ def test_join_staff_room_for_staff(staff_client):
 
 
 @pytest.mark.django_db
-def test_room_page(user_client, lobby):
+def test_room_page(user_client, user, lobby):
     response = user_client.get("/rooms/lobby/")
     assert response.status_code == 200
     content = response.content.decode()
     for marker in ['id="messages"', 'id="chat-input"', 'id="chat-send"', 'id="chat-status"',
-                   'id="chat-config"', "chat/vendor/centrifuge.js", "chat/chat.js"]:
+                   'id="chat-config"', "chat/vendor/centrifuge.js", "chat/chat.js",
+                   "chat/centrifugo-client.js", "chat/timefmt.js", "chat/notices.js", "chat/readmark.js",
+                   'id="live-transport"', 'id="notices"', 'id="room-access"', 'id="membership-form"']:
         assert marker in content
-    assert content.index("chat/vendor/centrifuge.js") < content.index("chat/chat.js")
+    assert content.index("chat/vendor/centrifuge.js") < content.index("chat/centrifugo-client.js") < content.index("chat/chat.js")
     assert response.context["chat_config"] == {
         "channel": "rooms:lobby", "websocketPath": "/connection/websocket",
         "channelsPath": "/ws/chat/lobby/", "backend": "centrifugo", "transport": "centrifugo",
-        "clientAuth": "proxy", "staffOnly": False, "tokenUrl": "/chat/token/",
+        "clientAuth": "proxy", "needsSubscriptionToken": False, "tokenUrl": "/chat/token/",
         "subscriptionTokenUrl": "/chat/token/subscription/",
         "presenceUrl": "/rooms/lobby/presence/", "messagesUrl": "/rooms/lobby/messages/",
+        "readUrl": "/rooms/lobby/read/",
         "presenceTtl": 60,
         "username": "alice", "maxLength": 1000,
+        "transports": [
+            {"transport": "websocket", "endpoint": "/connection/websocket"},
+            {"transport": "http_stream", "endpoint": "/connection/http_stream"},
+            {"transport": "sse", "endpoint": "/connection/sse"},
+        ],
+        "emulationEndpoint": "/emulation",
+        "personalChannel": f"personal:#{user.pk}",
+        "notificationsPath": "/ws/user/",
     }
     assert '<ul id="presence" class="presence-list" aria-live="polite"></ul>' in content
     assert 'data-transport="centrifugo"' in content
@@ -152,7 +163,7 @@ def test_room_page_staff_room_config(staff_client, staff_room, settings):
     settings.CHAT_CENTRIFUGO_CLIENT_AUTH = "jwt"
     settings.CHAT_PRESENCE_TTL = 30
     config = _page_config(staff_client.get("/rooms/staff/"))
-    assert config["staffOnly"] is True and config["channel"] == "rooms:staff"
+    assert config["needsSubscriptionToken"] is True and config["channel"] == "rooms:staff"
     assert config["presenceUrl"] == "/rooms/staff/presence/" and config["presenceTtl"] == 30
     assert config["channelsPath"] == "/ws/chat/staff/"
 
@@ -207,12 +218,12 @@ def test_room_page_escapes_text(user_client, user, lobby):
 
 
 @pytest.mark.django_db
-def test_room_staff_only_forbidden(user_client):
+def test_room_staff_room_forbidden(user_client):
     assert user_client.get("/rooms/staff/").status_code == 403
 
 
 @pytest.mark.django_db
-def test_room_staff_only_allowed_for_staff(staff_client):
+def test_room_staff_room_allowed_for_staff(staff_client):
     assert staff_client.get("/rooms/staff/").status_code == 200
 
 

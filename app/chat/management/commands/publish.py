@@ -6,12 +6,12 @@ exits with an error (CommandError) for bad arguments or when a backend fails.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat import realtime
+from chat.management import json_object
 
 
 class Command(BaseCommand):
@@ -22,12 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("data", metavar="JSON", help="a JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            data = json.loads(options["data"])
-        except ValueError as exc:
-            raise CommandError(f"JSON is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise CommandError("JSON must be a JSON object")
+        data = json_object(options["data"], "JSON")
         try:
             realtime.publish(options["channel"], data)
         except (ValueError, realtime.RealtimeError) as exc:

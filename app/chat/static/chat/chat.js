@@ -1,28 +1,31 @@
 /*
  * Room page live chat: messages and the "Online" list over Centrifugo or Django Channels.
  *
- * Configuration: the JSON in #chat-config (chat.views._room_context): channel, websocketPath,
- * channelsPath, backend, transport ("centrifugo" | "channels", chosen by the server from
- * CHAT_REALTIME_BACKEND and ?transport=), clientAuth ("proxy" | "jwt"), staffOnly, tokenUrl,
- * subscriptionTokenUrl, presenceUrl, presenceTtl (seconds), messagesUrl, username, maxLength.
+ * Configuration: the JSON in #chat-config (chat.page_config.room_config): channel,
+ * websocketPath, transports, emulationEndpoint, personalChannel, channelsPath, backend, transport
+ * ("centrifugo" | "channels", chosen by the server from CHAT_REALTIME_BACKEND and ?transport=),
+ * clientAuth ("proxy" | "jwt"), needsSubscriptionToken, tokenUrl, subscriptionTokenUrl,
+ * presenceUrl, presenceTtl (seconds), messagesUrl, readUrl, username, maxLength.
  *
- * Centrifugo transport (requires centrifuge-js, global `Centrifuge`, vendor/centrifuge.js):
- * same-origin WebSocket at websocketPath. clientAuth "proxy": no token, Centrifugo's connect
- * proxy authenticates with the forwarded Django session cookie. clientAuth "jwt": the
- * `getToken` option fetches {"token"} from tokenUrl (connection token); staff-only rooms also
- * get a Subscription `getToken` (subscriptionTokenUrl?channel=...), public rooms subscribe
- * without a token (the subscribe proxy authorizes them). 401/403 (or a redirect to the login
- * page) throw Centrifuge.UnauthorizedError, which stops the client/subscription instead of
- * retrying (centrifuge-js README, "Connection token" / "Subscription token"). Publication data
- * is the message dict from the publish proxy {id, room, user, text, created_at}; sending is
- * sub.publish({text}).
+ * Centrifugo transport (centrifuge-js, global `Centrifuge`; the client is built by
+ * centrifugo-client.js: transports in fallback order websocket / http_stream / sse with the
+ * emulation endpoint, connection token in "jwt" mode). clientAuth "proxy": no token,
+ * Centrifugo's connect proxy authenticates with the forwarded Django session cookie. clientAuth
+ * "jwt": rooms whose access level is not "users" (needsSubscriptionToken) get a Subscription
+ * `getToken` (subscriptionTokenUrl?channel=...), "users" rooms subscribe without a token (the
+ * subscribe proxy authorizes them). Publication data is the message dict from the publish proxy
+ * {id, seq, room, user, text, created_at}; sending is sub.publish({text}). The live transport's
+ * name is shown in #live-transport and #chat-status[data-centrifugo-transport]. Publications of
+ * the user's personal channel (server-side subscription) are notices (notices.js, #notices).
  *
  * Channels transport (native WebSocket, no library): same-origin ws(s)://host/ws/chat/<room>/,
  * authenticated by the session cookie. Frames (chat.consumers): server -> client
  * {"type": "history", messages}, {"type": "message", message}, {"type": "presence", users},
  * {"type": "error", code, message}; client -> server {"text"} and {"type": "heartbeat"} every
  * presenceTtl / 2 seconds. Reconnects with exponential backoff 1 s -> 30 s, except after close
- * codes 4001 (unauthenticated) / 4003 (forbidden), which leave an error status.
+ * codes 4001 (unauthenticated) / 4003 (forbidden), which leave an error status. Server pushes to
+ * the user arrive as {"type": "notification", data} frames (notices); #live-transport shows
+ * "channels" while joined.
  *
  * Presence (#presence, one <li> per username): GET presenceUrl ->
  * {"users": [...], "backends": {"centrifugo": [...], "channels": [...]}, "errors"?: [...]},
@@ -33,7 +36,8 @@
  * history frames re-sent on reconnect, gap fill) and kept in id order (a message is inserted
  * before the first shown one with a higher id). Status (#chat-status data-state): connecting,
  * connected, disconnected, error. Without a live connection the form posts normally (no-JS
- * fallback).
+ * fallback). Times: every <time> of #messages in the user's locale (timefmt.js). Read mark:
+ * each message shown is reported to readUrl (readmark.js: debounced, while the tab is visible).
  *
  * Gap fill (gapfill.js; the database is the source of truth): messages after the highest id
  * shown before the gap, on every Centrifugo `subscribed` (the first: sent between page render
@@ -60,6 +64,13 @@
   var sendButton = document.getElementById("chat-send");
   var statusEl = document.getElementById("chat-status");
   var presenceEl = document.getElementById("presence");
+  var transportEl = document.getElementById("live-transport");
+  var notices = window.ChatNotices.create(document.getElementById("notices"));
+  var csrfInput = form.querySelector("input[name=csrfmiddlewaretoken]");
+  var readMark = window.ChatReadMark.create({
+    url: config.readUrl,
+    csrfToken: csrfInput ? csrfInput.value : ""
+  });
 
   var PRESENCE_POLL_MS = 10000;
   var RECONNECT_MIN_MS = 1000;
@@ -94,12 +105,6 @@
     list.scrollTop = list.scrollHeight;
   }
 
-  function formatTime(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return "";
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  }
-
   // Before the first shown message with a higher id (from the end: usually none), else last.
   function insertInOrder(li, id) {
     var before = null;
@@ -132,7 +137,7 @@
     if (seq > 0) li.dataset.seq = seq;
     var time = document.createElement("time");
     time.dateTime = msg.created_at || "";
-    time.textContent = formatTime(msg.created_at);
+    time.textContent = window.ChatTime.format(msg.created_at);
     var user = document.createElement("span");
     user.className = "user";
     user.textContent = msg.user || "?";
@@ -143,6 +148,7 @@
     if (isNaN(id)) list.appendChild(li);
     else insertInOrder(li, id);
     scrollToBottom();
+    if (seq > 0) readMark.seen(seq);
     return true;
   }
 
@@ -174,47 +180,27 @@
   function refreshPresence() { presence.refresh(); }
   function refreshPresenceSoon() { presence.refreshSoon(); }
 
+  window.ChatTime.formatAll(list); // the server's H:i (UTC) -> the user's locale
   scrollToBottom();
 
   // --- transports ------------------------------------------------------------
   // Each returns {isLive(): bool, send(text, done(errorText|null))}.
-
-  function fetchToken(url) {
-    return fetch(url, {
-      credentials: "same-origin",
-      redirect: "manual",
-      cache: "no-store",
-      headers: { Accept: "application/json" }
-    }).then(function (res) {
-      if (res.type === "opaqueredirect" || res.status === 401 || res.status === 403) {
-        // Not signed in (login redirect) or not allowed: stop instead of retrying.
-        throw new Centrifuge.UnauthorizedError("token refused (" + (res.status || "redirect") + ")");
-      }
-      if (!res.ok) throw new Error("token endpoint answered " + res.status);
-      return res.json();
-    }).then(function (data) {
-      if (!data || typeof data.token !== "string" || !data.token) {
-        throw new Error("token endpoint answered without a token");
-      }
-      return data.token;
-    });
-  }
 
   function startCentrifugo() {
     if (typeof Centrifuge === "undefined") {
       setStatus("error", "error: realtime client not loaded (form posts still work)");
       return null;
     }
-    var scheme = location.protocol === "https:" ? "wss" : "ws";
-    var options = {};
-    if (config.clientAuth === "jwt") {
-      options.getToken = function () { return fetchToken(config.tokenUrl); };
-    }
-    var centrifuge = new Centrifuge(scheme + "://" + location.host + config.websocketPath, options);
+    var centrifuge = window.ChatCentrifugo.create(config, {
+      statusEl: statusEl,
+      transportEl: transportEl,
+      onPersonal: function (data) { notices.handle(data); }
+    });
     var subOptions = {};
-    if (config.clientAuth === "jwt" && config.staffOnly) {
+    if (config.clientAuth === "jwt" && config.needsSubscriptionToken) {
       subOptions.getToken = function (ctx) {
-        return fetchToken(config.subscriptionTokenUrl + "?channel=" + encodeURIComponent(ctx.channel));
+        return window.ChatCentrifugo.fetchToken(
+          config.subscriptionTokenUrl + "?channel=" + encodeURIComponent(ctx.channel));
       };
     }
     var sub = centrifuge.newSubscription(config.channel, subOptions);
@@ -334,6 +320,7 @@
           live = true;
           attempts = 0;
           setStatus("connected");
+          window.ChatCentrifugo.showTransport("channels", statusEl, transportEl);
           // The frame has only the last CHAT_HISTORY_SIZE messages: fill from before it.
           var before = maxId;
           (frame.messages || []).forEach(appendMessage);
@@ -349,6 +336,9 @@
           break;
         case "presence":
           setPresence("channels", frame.users);
+          break;
+        case "notification":
+          notices.handle(frame.data);
           break;
         case "error":
           if (pending) {
@@ -382,6 +372,7 @@
         if (ws !== socket) return;
         ws = null;
         live = false;
+        window.ChatCentrifugo.showTransport(null, statusEl, transportEl);
         stopHeartbeat();
         finishPending("connection closed");
         if (event.code === CLOSE_UNAUTHORIZED) {
@@ -404,6 +395,7 @@
       var socket = ws;
       ws = null; // its onclose is ignored: resume() may connect before it fires
       live = false;
+      window.ChatCentrifugo.showTransport(null, statusEl, transportEl);
       stopHeartbeat();
       finishPending("connection closed");
       if (socket) socket.close(1000, reason);
