@@ -1,5 +1,5 @@
-"""One client of the app's Django Channels consumer (``/ws/chat/<room>/``, frames documented in
-chat.consumers) over ``websockets``: for the verify tests (frames in a queue, ``wait_message``)
+"""One client of the app's Django Channels consumers (a room's ``/ws/chat/<room>/``, and a user's
+notifications at ``/ws/user/``; frames documented in chat.consumers) over ``websockets``: for the verify tests (frames in a queue, ``wait_message``)
 and the benchmark (each chat message to a callback, nothing kept)."""
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ from .tls import client_ssl_context
 
 #: Path of the app's Channels consumer for a room (chat.routing), format with ``room=``.
 CHANNELS_PATH = "/ws/chat/{room}/"
+#: Path of the app's notification consumer: the logged-in user's ``user.<id>`` group, no room.
+NOTIFICATIONS_PATH = "/ws/user/"
+
+
+def notifications_url(site_url: str) -> str:
+    """The notification consumer's URL behind a site origin (``https`` becomes ``wss``)."""
+    return site_url.rstrip("/").replace("http", "ws", 1) + NOTIFICATIONS_PATH
 
 
 def channels_url(base: str, room: str, token: str | None = None) -> str:
@@ -40,8 +47,9 @@ class ChannelsClient:
     """One WebSocket to the consumer; its frames are read in the background.
 
     Use ``async with ChannelsClient(url, cookie=..., origin=...) as client:`` or ``open()`` /
-    ``close()``. Opening waits for the handshake and the consumer's first frame (``history``),
-    kept as ``client.history``.
+    ``close()``. Opening waits for the handshake and, on a room's consumer, its first frame
+    (``history``), kept as ``client.history``; the notification consumer (``history=False``)
+    sends none.
 
     Args:
         url: e.g. :func:`channels_url` of the site or of one daphne process.
@@ -53,6 +61,7 @@ class ChannelsClient:
         on_message: called with each ``message`` frame's message (``Message.as_dict()``).
         keep: whether frames go to the queue (``next``/``wait_for``); False to only count.
         max_size: largest incoming frame, bytes (None: unlimited).
+        history: whether the consumer's first frame is a ``history`` frame to wait for.
 
     Raises (on open):
         ChannelsClosed: the consumer closed the socket first, or sent another first frame.
@@ -63,7 +72,7 @@ class ChannelsClient:
     def __init__(self, url: str, cookie: str | None = None, origin: str | None = None,
                  ca_file: str | None = None, timeout: float = 5.0, *, check_hostname: bool = True,
                  on_message: Callable[[dict], None] | None = None, keep: bool = True,
-                 max_size: int | None = 2 ** 20) -> None:
+                 max_size: int | None = 2 ** 20, history: bool = True) -> None:
         headers = {}
         if cookie:
             headers["Cookie"] = cookie
@@ -72,6 +81,7 @@ class ChannelsClient:
         self.url, self.headers, self.timeout = url, headers, timeout
         self.ssl = client_ssl_context(url, ca_file, check_hostname)
         self.on_message, self.keep, self.max_size = on_message, keep, max_size
+        self.expect_history = history
         self.frames: asyncio.Queue = asyncio.Queue()
         self.history: list[dict] = []
         self.ws: Any = None
@@ -81,6 +91,9 @@ class ChannelsClient:
         """Connect and wait for the history frame (raises: see the class)."""
         self.ws = await websockets.connect(self.url, additional_headers=self.headers, ssl=self.ssl, proxy=None,
                                            open_timeout=self.timeout, max_size=self.max_size)
+        if not self.expect_history:
+            self._reader = asyncio.create_task(self._read())
+            return self
         try:
             first = json.loads(await asyncio.wait_for(self.ws.recv(), self.timeout))
         except websockets.ConnectionClosed:
