@@ -59,6 +59,8 @@ class CentrifugoInstance:
         port: client port (WebSocket); internal_port: API, health and metrics port.
         unit: the systemd unit, e.g. ``"centrifugo@8000.service"``.
         client_url: ``ws://<address>:<port>/connection/websocket``.
+        base_url: ``http://<address>:<port>``, the node's own client port (every transport's
+            ``/connection/<name>`` and ``/emulation`` are under it).
         api_url: ``http://<address>:<internal_port>/api`` (server HTTP API,
             https://centrifugal.dev/docs/server/server_api).
         health_url, metrics_url: ``/health`` and ``/metrics`` (Prometheus) on the internal port.
@@ -71,6 +73,7 @@ class CentrifugoInstance:
     internal_port: int
     unit: str
     client_url: str
+    base_url: str
     api_url: str
     health_url: str
     metrics_url: str

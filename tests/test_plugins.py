@@ -61,6 +61,11 @@ def test_topology_of_the_default_stack():
     assert topo["centrifugo"][1]["api_url"] == "http://10.0.0.3:9000/api"
     assert [i["proxy_url"] for i in topo["centrifugo"]] == ["http://10.0.0.5:8090/centrifugo"] * 2
     assert topo["centrifugo"][0]["client_url"] == "ws://10.0.0.2:8000/connection/websocket"
+    assert topo["centrifugo"][0]["base_url"] == "http://10.0.0.2:8000"
+    assert topo["centrifugo_transports"] == {
+        "bidirectional": ["websocket", "http_stream", "sse"], "unidirectional": [], "emulation": True,
+        "connection_prefix": "/connection", "emulation_path": "/emulation"}
+    assert topo["personal_namespace"] == "personal"
     assert topo["django"]["gunicorn"] == [{"host": "d1", "address": "10.0.0.4", "port": 8001, "url": "http://10.0.0.4:8001"}]
     assert [d["port"] for d in topo["django"]["daphne"]] == [8101, 8102]
     assert topo["redis"]["servers"] == [{"host": "r1", "address": "10.0.0.1", "port": 6379, "endpoint": "10.0.0.1:6379"}]
@@ -71,6 +76,32 @@ def test_topology_of_the_default_stack():
                               "partitions": 4}
     assert topo["site_url"] == "https://chat.example.com"
     assert topo["versions"]["centrifugo"] == rtstack.role_defaults()["centrifugo_version"]
+
+
+def test_transports_and_personal_namespace_are_stack_choices():
+    everyone = {"stack_centrifugo_transports": ["websocket"], "stack_centrifugo_uni_transports": ["uni_sse"],
+                "stack_personal_namespace": "me"}
+    topo = rtstack.topology(*inventory(**{h: everyone for h in ("r1", "c1", "c2", "d1", "n1")}))
+    assert topo["centrifugo_transports"]["bidirectional"] == ["websocket"]
+    assert topo["centrifugo_transports"]["unidirectional"] == ["uni_sse"]
+    assert topo["centrifugo_transports"]["emulation"] is False
+    assert topo["personal_namespace"] == "me"
+
+
+@pytest.mark.parametrize("variable,value,message", [
+    ("stack_centrifugo_transports", [], "at least one of websocket"),
+    ("stack_centrifugo_transports", "websocket", "must be a list"),
+    ("stack_centrifugo_transports", ["websocket", "sockjs"], "each once"),
+    ("stack_centrifugo_transports", ["sse", "sse"], "each once"),
+    ("stack_centrifugo_uni_transports", ["sse"], "uni_sse, uni_http_stream"),
+    ("stack_personal_namespace", "rooms", "not 'rooms'"),
+    ("stack_personal_namespace", "a:b", "namespace name"),
+])
+def test_bad_transports_and_namespaces_name_the_variable(variable, value, message):
+    hostvars, groups = inventory(**{h: {variable: value} for h in ("r1", "c1", "c2", "d1", "n1")})
+    with pytest.raises(rtstack.TopologyError, match=variable) as error:
+        rtstack.topology(hostvars, groups)
+    assert message in str(error.value)
 
 
 def test_a_hosts_own_ports_are_followed():

@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ STACK_DEFAULTS = {
     "stack_public_http_url": "",
     "stack_outbox": True,
     "stack_outbox_partitions": 4,
+    "stack_centrifugo_transports": ["websocket", "http_stream", "sse"],
+    "stack_centrifugo_uni_transports": [],
+    "stack_personal_namespace": "personal",
 }
 
 #: The outbox (app/chat/outbox.py): the app's table Centrifugo's PostgreSQL consumer reads (the
@@ -71,6 +75,13 @@ OUTBOX_NOTIFY_CHANNEL = "centrifugo_outbox"
 
 #: Centrifugo's client WebSocket path (websocket.handler_prefix + "/websocket" in Centrifugo v6).
 CENTRIFUGO_WEBSOCKET_PATH = "/connection/websocket"
+#: Centrifugo v6's client transports (https://centrifugal.dev/docs/transports/overview), each served at
+#: CONNECTION_PREFIX + "/" + name: bidirectional (SDK clients; http_stream and sse send their commands to
+#: EMULATION_PATH) and unidirectional (any HTTP client, no SDK).
+BIDIRECTIONAL_TRANSPORTS = ("websocket", "http_stream", "sse")
+UNIDIRECTIONAL_TRANSPORTS = ("uni_sse", "uni_http_stream")
+CONNECTION_PREFIX = "/connection"
+EMULATION_PATH = "/emulation"
 
 
 class TopologyError(AnsibleFilterError):
@@ -124,6 +135,39 @@ def _host_address(host: str, hv: Mapping[str, Any]) -> str:
     except ValueError as exc:
         raise TopologyError(f"{host}: rtstack_private_address must be an IP address (got {address!r})") from exc
     return str(address)
+
+
+def _transports(stack: Callable[[str], Any]) -> dict[str, Any]:
+    """The ``centrifugo_transports`` entry from stack_centrifugo_transports (bidirectional, in the order
+    browsers try them) and stack_centrifugo_uni_transports.
+
+    Raises:
+        TopologyError: not a list, an unknown name, or no bidirectional transport at all.
+    """
+    out: dict[str, Any] = {"connection_prefix": CONNECTION_PREFIX, "emulation_path": EMULATION_PATH}
+    for key, variable, known, allow_empty in (
+            ("bidirectional", "stack_centrifugo_transports", BIDIRECTIONAL_TRANSPORTS, False),
+            ("unidirectional", "stack_centrifugo_uni_transports", UNIDIRECTIONAL_TRANSPORTS, True)):
+        names = stack(variable)
+        if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
+            raise TopologyError(f"{variable} must be a list of transport names out of {', '.join(known)} "
+                                f"(got {names!r})")
+        unknown = [name for name in names if name not in known]
+        if unknown or len(set(names)) != len(names) or (not names and not allow_empty):
+            raise TopologyError(f"{variable} must list {'' if allow_empty else 'at least one of '}"
+                                f"{', '.join(known)}, each once (got {list(names)!r})")
+        out[key] = list(names)
+    out["emulation"] = any(name in ("http_stream", "sse") for name in out["bidirectional"])
+    return out
+
+
+def _personal_namespace(name: Any) -> str:
+    """stack_personal_namespace: the Centrifugo namespace of the users' personal channels
+    (``<namespace>:#<user id>``). Raises TopologyError unless it is a namespace name."""
+    if not isinstance(name, str) or not re.fullmatch(r"[-a-zA-Z0-9_.]{2,}", name) or name == "rooms":
+        raise TopologyError(f"stack_personal_namespace must be a Centrifugo namespace name (^[-a-zA-Z0-9_.]{{2,}}$, "
+                            f"not 'rooms', the rooms' namespace) (got {name!r})")
+    return name
 
 
 def centrifugo_instances(instances: Sequence[Mapping[str, Any]], node_name: str, state: str = "present",
@@ -196,12 +240,15 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
              "realtime_backend", "centrifugo_client_auth", "redis_mode", "public_origins", "site_url",
              "site_http_url",
              "hosts": {host: {"address", "groups": [tier, ...]}},
+             "centrifugo_transports": {"bidirectional": [name, ...], "unidirectional": [name, ...],
+                                       "emulation": bool, "connection_prefix", "emulation_path"},
+             "personal_namespace": str,                   # personal channels: <namespace>:#<user id>
              "redis": {"servers": [{host, address, port, endpoint}], "sentinels": [{host, address, port, endpoint}],
                        "sentinel_master_name"},                   # endpoint: "address:port"
              "postgresql": [{host, address, port, endpoint, database, user, outbox_user}],
              "outbox": {"enabled", "table", "notify_channel", "partitions"},   # enabled: PostgreSQL,
                                                    # Centrifugo and stack_outbox
-             "centrifugo": [{host, address, name, port, internal_port, unit, state, client_url, internal_url,
+             "centrifugo": [{host, address, name, port, internal_port, unit, state, client_url, base_url, internal_url,
                              api_url, health_url, metrics_url, proxy_url}],   # every instance, absent ones too;
                              # proxy_url: where its proxies call Django (below)
              "django": {"gunicorn": [{host, address, port, url}], "daphne": [{host, address, port, url}]},
@@ -239,6 +286,8 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         "site_url": origins[0] if origins else "",
         "site_http_url": stack("stack_public_http_url") or "",
         "hosts": {h: {"address": addresses[h], "groups": [t for t in tier_groups if h in members[t]]} for h in names},
+        "centrifugo_transports": _transports(stack),
+        "personal_namespace": _personal_namespace(stack("stack_personal_namespace")),
     }
 
     topo["redis"] = {
@@ -273,7 +322,7 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
             a = addresses[h]
             internal = f"http://{a}:{inst['internal_port']}"
             centrifugo.append(dict(inst, host=h, address=a, client_url=f"ws://{a}:{inst['port']}{CENTRIFUGO_WEBSOCKET_PATH}",
-                                   internal_url=internal, api_url=f"{internal}/api", health_url=f"{internal}/health",
+                                   base_url=f"http://{a}:{inst['port']}", internal_url=internal, api_url=f"{internal}/api", health_url=f"{internal}/health",
                                    metrics_url=f"{internal}/metrics"))
     topo["centrifugo"] = centrifugo
 

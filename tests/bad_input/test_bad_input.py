@@ -172,6 +172,13 @@ CASES = [
       "postgresql": {"bad-postgresql-1": {"rtstack_private_address": "127.0.0.6"}}},
      {"django_database_password": ""},
      "django_database_url points at PostgreSQL but has no password"),
+    ("unknown-centrifugo-transport", good_groups(), {"stack_centrifugo_transports": ["websocket", "long_polling"]},
+     "stack_centrifugo_transports must list at least one of websocket, http_stream, sse, each once"),
+    ("personal-namespace-defined-twice", good_groups(),
+     {"centrifugo_namespaces": [{"name": "rooms"}, {"name": "personal", "history_size": 10}]},
+     "the role adds it itself. Set its options in centrifugo_personal_namespace_options"),
+    ("room-with-unknown-access-level", good_groups(), {"django_rooms": [{"name": "ops", "access": "public"}]},
+     "django_rooms: every room needs a name"),
 ]
 
 
