@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 LOCAL_INV := inventories/local/hosts.yml
 
-.PHONY: help deps venv docker image artifacts up down lint test-app test-bad-input test-plugins test-unit molecule molecule-default molecule-ha test test-bench bench
+.PHONY: help deps venv docker image artifacts node-client up down lint test-app test-bad-input test-plugins test-unit molecule molecule-default molecule-ha test test-bench bench
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -38,6 +38,15 @@ image: docker
 
 artifacts: venv
 	scripts/build-artifacts.sh $(PY)
+
+# centrifuge-js under Node for the verify tests and the transports benchmark (rtclient/node.py),
+# exactly as rtclient/js/package-lock.json pins it.
+NODE_CLIENT := rtclient/js/node_modules/.package-lock.json
+$(NODE_CLIENT): rtclient/js/package-lock.json
+	cd rtclient/js && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+node-client: $(NODE_CLIENT)
 
 up: deps venv image artifacts
 	@start=$$(date +%s); \
@@ -78,12 +87,12 @@ test-unit: lint test-app test-bad-input test-bench test-plugins
 molecule: molecule-default molecule-ha
 
 # The whole stack on 5 hosts: converge, idempotence, day-2 operations, verify.
-molecule-default: deps venv image artifacts
+molecule-default: deps venv image artifacts node-client
 	molecule test -s default
 
 # Scaled out (3 Centrifugo nodes, Redis Sentinel, 2 Django hosts, PostgreSQL) with failure drills
 # under load as its side_effect step.
-molecule-ha: deps venv image artifacts
+molecule-ha: deps venv image artifacts node-client
 	molecule test -s ha
 
 test: test-unit molecule

@@ -20,9 +20,10 @@ import testinfra
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from rtclient import auth  # noqa: E402
+from rtclient import auth, node  # noqa: E402
 from rtclient.centrifugo import CentrifugoConnection, websocket_url  # noqa: E402
 from rtclient.manifest import Manifest, load_manifest  # noqa: E402
+from rtclient.history import messages_url  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -127,3 +128,82 @@ def client_factory(site_url, ca_file):
               token: str | None = None) -> CentrifugoConnection:
         return CentrifugoConnection(ws_url, cookie=cookie, origin=origin, token=token, ca_file=ca_file)
     return _make
+
+
+def _post_message(session, site_url: str, room: str, text: str) -> dict:
+    """Post a chat message as ``session``'s user through the site (JSON mode of the room's messages
+    view; CSRF token and same-origin headers as a browser sends them). Returns the saved message
+    (``{"id", "seq", "room", "user", "text", "created_at"}``); fails the test on any answer but 201."""
+    response = session.post(
+        messages_url(site_url, room), data={"text": text}, timeout=10, allow_redirects=False,
+        headers={"Accept": "application/json", "X-CSRFToken": session.cookies.get("csrftoken", ""),
+                 "Referer": f"{site_url}/rooms/{room}/", "Origin": site_url})
+    assert response.status_code == 201, f"post to {room}: HTTP {response.status_code} {response.text[:300]}"
+    return response.json()["message"]
+
+
+def _join_room(session, site_url: str, room: str) -> None:
+    """Make ``session``'s user a member of ``room`` through the index page's join box (which creates
+    an unknown room at access level ``users``)."""
+    response = session.get(f"{site_url}/rooms/join/", params={"name": room}, timeout=10, allow_redirects=False)
+    assert response.status_code == 302 and response.headers["Location"].rstrip("/").endswith(f"/rooms/{room}"), \
+        f"join {room}: HTTP {response.status_code} {response.headers.get('Location')}"
+
+
+@pytest.fixture(scope="session")
+def post_message(site_url):
+    """``post_message(session, room, text)`` -> the saved message dict (see _post_message)."""
+    return lambda session, room, text: _post_message(session, site_url, room, text)
+
+
+@pytest.fixture(scope="session")
+def join_room(site_url):
+    """``join_room(session, room)``: the user joins (or creates) the room (see _join_room)."""
+    return lambda session, room: _join_room(session, site_url, room)
+
+
+@pytest.fixture(scope="session")
+def node_clients(site_url, ca_file):
+    """Starts centrifuge-js clients under Node (rtclient.node.NodeClients), all closed at the end:
+    ``node_clients(session, names=("websocket", "http_stream", "sse"), base=site_url,
+    emulation_base=base, channels=(), count=1, quiet=False)``; ``base``/``emulation_base`` is the
+    site or one node's ``base_url`` (its own client port)."""
+    started: list[node.NodeClients] = []
+
+    def _start(session, names=node.TRANSPORTS, base: str = site_url, emulation_base: str | None = None,
+               channels=(), count: int = 1, quiet: bool = False) -> node.NodeClients:
+        clients = node.NodeClients(node.transports(base, names), node.emulation_url(emulation_base or base),
+                                   cookie=auth.cookie_header(session), origin=site_url, channels=channels,
+                                   count=count, quiet=quiet, ca_file=ca_file)
+        started.append(clients)
+        return clients
+
+    yield _start
+    for clients in started:
+        clients.close()
+
+
+#: The idle hold: seconds without a byte of application data that every transport must survive (above
+#: nginx's 60 s defaults; Centrifugo's pings keep the connections alive).
+IDLE_HOLD_SECONDS = 65
+
+
+@pytest.fixture(scope="session", autouse=True)
+def idle_hold(login, site_url, node_clients):
+    """One centrifuge-js client per transport (websocket, http_stream, sse) through nginx, as carol
+    (whom no other test notifies), subscribed to a room of its own that nobody posts in: opened
+    before the session's first test, so that the hold runs while the other tests do and
+    test_transports.py (last in the session) checks it once IDLE_HOLD_SECONDS have passed.
+    Returns ``{"room", "session", "clients": {transport: NodeClients}, "ready": time.monotonic(),
+    "seconds": IDLE_HOLD_SECONDS}``."""
+    import time
+    import uuid
+
+    carol = login("carol")
+    room = f"hold-{uuid.uuid4().hex[:8]}"
+    _join_room(carol, site_url, room)
+    clients = {name: node_clients(carol, names=(name,), channels=[f"rooms:{room}"]) for name in node.TRANSPORTS}
+    for name, each in clients.items():
+        each.wait_ready(timeout=30)
+    return {"room": room, "session": carol, "clients": clients, "ready": time.monotonic(),
+            "seconds": IDLE_HOLD_SECONDS}

@@ -12,6 +12,7 @@ sent while Alice's page was disconnected appears once after it reconnects (the g
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -34,19 +35,37 @@ def browser():
         browser.close()
 
 
-def open_lobby(browser, site_url: str, username: str, password: str, transport: str = "centrifugo"):
+def logged_in_page(browser, site_url: str, username: str, password: str, block_websocket: bool = False,
+                   locale: str = "en-US"):
+    """A new browser context (its own cookies; ``locale`` for the page's formats) logged in as
+    ``username``. ``block_websocket``: every WebSocket to Centrifugo is refused before it opens
+    (Playwright's WebSocket routing closes it with 1006, as a proxy that drops the upgrade makes
+    the browser report), so centrifuge-js must fall back to HTTP-streaming or SSE."""
     # The test hosts' certificate is self-signed.
-    page = browser.new_context(ignore_https_errors=True).new_page()
+    context = browser.new_context(ignore_https_errors=True, locale=locale)
+    if block_websocket:
+        context.route_web_socket(re.compile(r".*/connection/websocket.*"),
+                                 lambda ws: ws.close(code=1006, reason="WebSockets blocked"))
+    page = context.new_page()
     page.goto(f"{site_url}/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_url(f"{site_url}/")
-    page.goto(f"{site_url}/rooms/lobby/" + ("?transport=channels" if transport == "channels" else ""))
+    return page
+
+
+def open_room(page, site_url: str, room: str = "lobby", transport: str = "centrifugo"):
+    """Go to ``room`` and wait until its realtime client is live on ``transport``."""
+    page.goto(f"{site_url}/rooms/{room}/" + ("?transport=channels" if transport == "channels" else ""))
     status = page.locator("#chat-status")
-    playwright_sync.expect(status).to_have_text("connected", timeout=10_000)
+    playwright_sync.expect(status).to_have_text("connected", timeout=15_000)
     playwright_sync.expect(status).to_have_attribute("data-transport", transport)
     return page
+
+
+def open_lobby(browser, site_url: str, username: str, password: str, transport: str = "centrifugo"):
+    return open_room(logged_in_page(browser, site_url, username, password), site_url, "lobby", transport)
 
 
 def expect_message(page, text: str, user: str) -> None:
@@ -85,7 +104,7 @@ def test_two_browsers_chat_through_the_stack(browser, site_url, credentials, bob
 
 
 @pytest.mark.parametrize("transport", ["centrifugo", "channels"])
-def test_reconnect_fills_the_gap_from_the_database(browser, site_url, credentials, login, transport):
+def test_reconnect_fills_the_gap_from_the_database(browser, site_url, credentials, login, post_message, transport):
     """Alice's realtime client is disconnected (window.chatDebug, chat.js) while Bob posts through
     the JSON API; when it connects again the page asks the database for what it missed
     (GET /rooms/lobby/messages/?after=<highest id shown>, gapfill.js). Bob's message then shows
@@ -97,16 +116,7 @@ def test_reconnect_fills_the_gap_from_the_database(browser, site_url, credential
     playwright_sync.expect(status).to_have_attribute("data-state", "disconnected")
 
     text = f"sent while {transport} was away {uuid.uuid4().hex[:8]}"
-    bob = login("bob")
-    response = bob.post(
-        f"{site_url}/rooms/lobby/messages/", data={"text": text}, timeout=10, allow_redirects=False,
-        # Django's CSRF check over HTTPS: the csrftoken cookie (rotated at login) in the header,
-        # plus a same-origin Referer/Origin.
-        headers={"Accept": "application/json", "X-CSRFToken": bob.cookies.get("csrftoken", ""),
-                 "Referer": f"{site_url}/rooms/lobby/", "Origin": site_url},
-    )
-    assert response.status_code == 201, response.text[:300]
-    message_id = response.json()["message"]["id"]
+    message_id = post_message(login("bob"), "lobby", text)["id"]
     messages = alice.locator("#messages li.message", has_text=text)
     playwright_sync.expect(messages).to_have_count(0)  # not delivered while disconnected
 
@@ -117,4 +127,69 @@ def test_reconnect_fills_the_gap_from_the_database(browser, site_url, credential
     expect_message(alice, text, "bob")
     playwright_sync.expect(alice.locator("#messages li.message").last).to_contain_text(text)
     assert alice.evaluate("() => window.chatDebug.lastId()") >= message_id
+    alice.context.close()
+
+
+def test_blocked_websocket_falls_back_and_two_users_chat(browser, site_url, credentials):
+    """WebSockets refused (a proxy that blocks the upgrade): centrifuge-js takes the next transport
+    of the page's list (HTTP-streaming), the page says so, and two users chat over it."""
+    alice = open_room(logged_in_page(browser, site_url, "alice", credentials("user_alice"), block_websocket=True),
+                      site_url)
+    bob = open_room(logged_in_page(browser, site_url, "bob", credentials("user_bob"), block_websocket=True), site_url)
+    for page in (alice, bob):
+        playwright_sync.expect(page.locator("#live-transport")).to_have_text("http_stream")
+        playwright_sync.expect(page.locator("#chat-status")).to_have_attribute("data-centrifugo-transport",
+                                                                               "http_stream")
+    text = f"no WebSocket here {uuid.uuid4().hex[:8]}"
+    alice.fill("#chat-input", text)
+    alice.click("#chat-send")
+    expect_message(bob, text, "alice")
+    reply = f"still chatting {uuid.uuid4().hex[:8]}"
+    bob.fill("#chat-input", reply)
+    bob.click("#chat-send")
+    expect_message(alice, reply, "bob")
+    assert "messages" not in bob.url and "messages" not in alice.url  # live, not the form fallback
+    for page in (alice, bob):
+        page.context.close()
+
+
+@pytest.mark.parametrize("transport", ["centrifugo", "channels"])
+def test_unread_count_on_the_index_changes_live(browser, site_url, credentials, login, join_room, post_message,
+                                                transport):
+    """Bob's index page lists a room he belongs to; each message Alice posts there raises its
+    unread count while the page stays open (the room activity event on bob's personal channel,
+    or his ``user.<id>`` Channels group)."""
+    room = f"unread-{transport}-{uuid.uuid4().hex[:6]}"
+    alice_session = login("alice")
+    join_room(alice_session, room)
+    bob = logged_in_page(browser, site_url, "bob", credentials("user_bob"))
+    bob.goto(f"{site_url}/rooms/{room}/")  # visits the room: exists, read up to now
+    bob.locator("#join-room").click()
+    bob.goto(f"{site_url}/" + ("?transport=channels" if transport == "channels" else ""))
+    playwright_sync.expect(bob.locator("#notify-status")).to_have_attribute("data-state", "connected",
+                                                                            timeout=15_000)
+    unread = bob.locator(f'#my-rooms li.room[data-name="{room}"] .unread')
+    playwright_sync.expect(unread).to_have_attribute("data-count", "0")
+    post_message(alice_session, room, "first while bob looks at the index")
+    playwright_sync.expect(unread).to_have_attribute("data-count", "1", timeout=5_000)
+    post_message(alice_session, room, "second")
+    playwright_sync.expect(unread).to_have_attribute("data-count", "2", timeout=5_000)
+    playwright_sync.expect(unread).to_have_text("2")
+    bob.context.close()
+
+
+@pytest.mark.parametrize("locale,pattern", [("en-US", r"^\d\d:\d\d [AP]M$"), ("en-GB", r"^\d\d:\d\d$")])
+def test_history_and_live_messages_share_the_users_time_format(browser, site_url, credentials, login, post_message,
+                                                               locale, pattern):
+    """The room's history (rendered by Django) and live messages (added by chat.js) show their time
+    in one format, the browser locale's: 12-hour for en-US, 24-hour for en-GB."""
+    post_message(login("bob"), "lobby", "in the history before alice opens the room")
+    alice = open_room(logged_in_page(browser, site_url, "alice", credentials("user_alice"), locale=locale), site_url)
+    text = f"live at {locale} {uuid.uuid4().hex[:6]}"
+    post_message(login("bob"), "lobby", text)
+    expect_message(alice, text, "bob")
+    times = alice.locator("#messages li.message time").all_inner_texts()
+    assert len(times) >= 2
+    bad = [t for t in times if not re.match(pattern, t.strip())]
+    assert not bad, f"{locale}: times not in the locale's format {pattern}: {bad[:5]} (all: {times[-5:]})"
     alice.context.close()

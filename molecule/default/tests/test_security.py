@@ -18,7 +18,7 @@ from rtclient.playbook import run_playbook
 ROOT = Path(__file__).resolve().parents[3]
 SECRETS = ["redis_requirepass", "redis_centrifugo_password", "centrifugo_http_api_key", "django_secret_key",
            "centrifugo_token_key", "centrifugo_admin_password", "centrifugo_admin_secret", "redis_django_password",
-           "user_alice", "user_bob", "user_admin"]
+           "user_alice", "user_bob", "user_admin", "user_carol"]
 
 
 def tls_handshake(site_url: str, **options) -> str:
