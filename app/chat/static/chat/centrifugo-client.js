@@ -3,7 +3,8 @@
  * (rooms.js). Loaded after vendor/centrifuge.js (centrifuge-js 5.8, global `Centrifuge`);
  * defines window.ChatCentrifugo:
  *
- *   ChatCentrifugo.create(config, options) -> Centrifuge (not connected yet; call .connect())
+ *   ChatCentrifugo.create(config, options) -> Centrifuge (not connected yet; call .connect()), or
+ *     null when centrifuge-js is not loaded (options.onStatus is told "error" first)
  *     config (chat.page_config.client_config, JSON in #chat-config / #rooms-config):
  *       transports         [{transport: "websocket"|"http_stream"|"sse", endpoint: "/path"}, ...]
  *                          in fallback order (CHAT_CENTRIFUGO_TRANSPORTS). centrifuge-js tries
@@ -26,6 +27,13 @@
  *       transportEl  element whose text is the live transport's name ("none" while not
  *                    connected)
  *       onPersonal   function (data, ctx) for each publication of personalChannel
+ *       onStatus     function (state, text), the client's status as the pages show it (the same
+ *                    words as channels-socket.js): "connecting" ("connecting…"), "disconnected"
+ *                    ("disconnected: <reason or code>"), "error" (unavailableText) when
+ *                    centrifuge-js is missing. "connected" is the page's to say (connected or
+ *                    subscribed).
+ *       unavailableText  status text without centrifuge-js (default "error: realtime client
+ *                    not loaded")
  *
  *   ChatCentrifugo.fetchToken(url) -> Promise of the token string: GET url (same origin, no
  *     redirects followed) answering {"token": "..."}. 401/403 or a redirect (signed out) reject
@@ -33,7 +41,8 @@
  *     (centrifuge-js README, "Connection token" / "Subscription token").
  *
  *   ChatCentrifugo.showTransport(name, statusEl, transportEl): what create() does on
- *     connect/disconnect, for other transports (chat.js and rooms.js show "channels" with it).
+ *     connect/disconnect, for other transports (chat.js and rooms.js show "channels" with it
+ *     over the channels-socket.js connection).
  */
 (function () {
   "use strict";
@@ -88,6 +97,13 @@
 
   function create(config, options) {
     options = options || {};
+    function status(state, text) {
+      if (typeof options.onStatus === "function") options.onStatus(state, text);
+    }
+    if (typeof Centrifuge === "undefined") {
+      status("error", options.unavailableText || "error: realtime client not loaded");
+      return null;
+    }
     var clientOptions = {
       emulationEndpoint: absolute(config.emulationEndpoint || "/emulation", false)
     };
@@ -101,9 +117,11 @@
     });
     centrifuge.on("connecting", function () {
       showTransport(null, options.statusEl, options.transportEl);
+      status("connecting", "connecting…");
     });
-    centrifuge.on("disconnected", function () {
+    centrifuge.on("disconnected", function (ctx) {
       showTransport(null, options.statusEl, options.transportEl);
+      status("disconnected", "disconnected: " + (ctx.reason || ctx.code));
     });
     centrifuge.on("publication", function (ctx) {
       if (ctx.channel === config.personalChannel && typeof options.onPersonal === "function") {

@@ -18,14 +18,15 @@
  * name is shown in #live-transport and #chat-status[data-centrifugo-transport]. Publications of
  * the user's personal channel (server-side subscription) are notices (notices.js, #notices).
  *
- * Channels transport (native WebSocket, no library): same-origin ws(s)://host/ws/chat/<room>/,
- * authenticated by the session cookie. Frames (chat.consumers): server -> client
- * {"type": "history", messages}, {"type": "message", message}, {"type": "presence", users},
- * {"type": "error", code, message}; client -> server {"text"} and {"type": "heartbeat"} every
- * presenceTtl / 2 seconds. Reconnects with exponential backoff 1 s -> 30 s, except after close
- * codes 4001 (unauthenticated) / 4003 (forbidden), which leave an error status. Server pushes to
- * the user arrive as {"type": "notification", data} frames (notices); #live-transport shows
- * "channels" while joined.
+ * Channels transport (native WebSocket, no library; the socket is channels-socket.js's, shared
+ * with rooms.js): same-origin ws(s)://host/ws/chat/<room>/, authenticated by the session cookie.
+ * Frames (chat.consumers): server -> client {"type": "history", messages},
+ * {"type": "message", message}, {"type": "presence", users}, {"type": "error", code, message};
+ * client -> server {"text"} and {"type": "heartbeat"} every presenceTtl / 2 seconds. Reconnects
+ * with exponential backoff 1 s -> 30 s (plus up to 10 % jitter; the backoff restarts once joined,
+ * i.e. on the history frame), except after close codes 4001 (unauthenticated) / 4003
+ * (forbidden), which leave an error status. Server pushes to the user arrive as
+ * {"type": "notification", data} frames (notices); #live-transport shows "channels" while joined.
  *
  * Presence (#presence, one <li> per username): GET presenceUrl ->
  * {"users": [...], "backends": {"centrifugo": [...], "channels": [...]}, "errors"?: [...]},
@@ -73,11 +74,7 @@
   });
 
   var PRESENCE_POLL_MS = 10000;
-  var RECONNECT_MIN_MS = 1000;
-  var RECONNECT_MAX_MS = 30000;
   var SEND_TIMEOUT_MS = 10000;
-  var CLOSE_UNAUTHORIZED = 4001;
-  var CLOSE_FORBIDDEN = 4003;
   var UNRECOVERABLE_POSITION = 112; // Centrifugo client error code
 
   var transport = config.transport === "channels" ? "channels" : "centrifugo";
@@ -187,15 +184,14 @@
   // Each returns {isLive(): bool, send(text, done(errorText|null))}.
 
   function startCentrifugo() {
-    if (typeof Centrifuge === "undefined") {
-      setStatus("error", "error: realtime client not loaded (form posts still work)");
-      return null;
-    }
     var centrifuge = window.ChatCentrifugo.create(config, {
       statusEl: statusEl,
       transportEl: transportEl,
+      onStatus: setStatus, // connecting, disconnected, error without centrifuge-js
+      unavailableText: "error: realtime client not loaded (form posts still work)",
       onPersonal: function (data) { notices.handle(data); }
     });
+    if (!centrifuge) return null;
     var subOptions = {};
     if (config.clientAuth === "jwt" && config.needsSubscriptionToken) {
       subOptions.getToken = function (ctx) {
@@ -206,14 +202,8 @@
     var sub = centrifuge.newSubscription(config.channel, subOptions);
     var subscribed = false;
 
-    centrifuge.on("connecting", function () {
-      subscribed = false;
-      setStatus("connecting", "connecting…");
-    });
-    centrifuge.on("disconnected", function (ctx) {
-      subscribed = false;
-      setStatus("disconnected", "disconnected: " + (ctx.reason || ctx.code));
-    });
+    centrifuge.on("connecting", function () { subscribed = false; });
+    centrifuge.on("disconnected", function () { subscribed = false; });
     centrifuge.on("error", function (ctx) {
       console.warn("centrifuge error", ctx);
     });
@@ -272,20 +262,10 @@
   }
 
   function startChannels() {
-    var scheme = location.protocol === "https:" ? "wss" : "ws";
-    var url = scheme + "://" + location.host + config.channelsPath;
     var heartbeatMs = Math.max(1000, (Number(config.presenceTtl) || 60) * 500);
-    var ws = null;
     var live = false; // joined: history frame received
-    var stopped = false; // no reconnect (refused, or page hidden in the back/forward cache)
-    var attempts = 0;
-    var reconnectTimer = null;
     var heartbeatTimer = null;
     var pending = null; // {done, timer} while our sent message awaits its echo or an error
-
-    function sendFrame(frame) {
-      if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
-    }
 
     function finishPending(errorText) {
       if (!pending) return;
@@ -302,23 +282,12 @@
       }
     }
 
-    function scheduleReconnect(code) {
-      var delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * Math.pow(2, attempts));
-      delay = Math.min(RECONNECT_MAX_MS, delay * (1 + Math.random() * 0.1)); // spread herds
-      attempts += 1;
-      setStatus("disconnected", "disconnected: " + code + ", reconnecting in " + Math.round(delay / 1000) + " s");
-      reconnectTimer = setTimeout(function () {
-        reconnectTimer = null;
-        connect();
-      }, delay);
-    }
-
     function onFrame(frame) {
       if (!frame || typeof frame !== "object") return;
       switch (frame.type) {
         case "history":
           live = true;
-          attempts = 0;
+          socket.resetBackoff();
           setStatus("connected");
           window.ChatCentrifugo.showTransport("channels", statusEl, transportEl);
           // The frame has only the last CHAT_HISTORY_SIZE messages: fill from before it.
@@ -326,8 +295,8 @@
           (frame.messages || []).forEach(appendMessage);
           fillGaps(before);
           stopHeartbeat();
-          heartbeatTimer = setInterval(function () { sendFrame({ type: "heartbeat" }); }, heartbeatMs);
-          sendFrame({ type: "heartbeat" }); // answered by a presence frame
+          heartbeatTimer = setInterval(function () { socket.send({ type: "heartbeat" }); }, heartbeatMs);
+          socket.send({ type: "heartbeat" }); // answered by a presence frame
           refreshPresence(); // the other backend's users too (backend "both")
           break;
         case "message":
@@ -350,86 +319,33 @@
       }
     }
 
-    function connect() {
-      if (stopped) return;
-      setStatus("connecting", "connecting…");
-      var socket = new WebSocket(url);
-      ws = socket;
-      socket.onmessage = function (event) {
-        var frame;
-        try {
-          frame = JSON.parse(event.data);
-        } catch (e) {
-          console.warn("channels: non-JSON frame", event.data);
-          return;
-        }
-        onFrame(frame);
-      };
-      socket.onerror = function (event) {
-        console.warn("channels websocket error", event);
-      };
-      socket.onclose = function (event) {
-        if (ws !== socket) return;
-        ws = null;
+    // Reconnects with backoff; pauses in the back/forward cache (channels-socket.js).
+    var socket = window.ChatChannelsSocket.create({
+      url: window.ChatChannelsSocket.url(config.channelsPath),
+      stopCodes: { 4001: "not signed in", 4003: "no access to this room" },
+      onStatus: setStatus,
+      onFrame: onFrame,
+      onDown: function () {
         live = false;
         window.ChatCentrifugo.showTransport(null, statusEl, transportEl);
         stopHeartbeat();
         finishPending("connection closed");
-        if (event.code === CLOSE_UNAUTHORIZED) {
-          stopped = true;
-          setStatus("error", "error: not signed in (" + event.code + ")");
-        } else if (event.code === CLOSE_FORBIDDEN) {
-          stopped = true;
-          setStatus("error", "error: no access to this room (" + event.code + ")");
-        } else if (!stopped) {
-          scheduleReconnect(event.code);
-        }
-      };
-    }
-
-    // Close without reconnecting / connect again (back/forward cache, chatDebug).
-    function pause(reason) {
-      stopped = true;
-      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
-      reconnectTimer = null;
-      var socket = ws;
-      ws = null; // its onclose is ignored: resume() may connect before it fires
-      live = false;
-      window.ChatCentrifugo.showTransport(null, statusEl, transportEl);
-      stopHeartbeat();
-      finishPending("connection closed");
-      if (socket) socket.close(1000, reason);
-      setStatus("disconnected", "disconnected: " + reason);
-    }
-    function resume() {
-      if (ws) return;
-      stopped = false;
-      attempts = 0;
-      connect();
-    }
-
-    // Leave cleanly when the page goes into the back/forward cache; reconnect when it returns.
-    window.addEventListener("pagehide", function (event) {
-      if (event.persisted) pause("page hidden");
+      }
     });
-    window.addEventListener("pageshow", function (event) {
-      if (event.persisted && stopped) resume();
-    });
-
-    connect();
+    socket.connect();
 
     return {
       isLive: function () { return live; },
-      disconnect: function () { pause("disconnect requested"); },
-      connect: resume,
-      reconnect: function () { pause("reconnect requested"); resume(); },
+      disconnect: function () { socket.disconnect("disconnect requested"); },
+      connect: socket.connect,
+      reconnect: function () { socket.disconnect("reconnect requested"); socket.connect(); },
       send: function (text, done) {
         finishPending("superseded");
         pending = {
           done: done,
           timer: setTimeout(function () { finishPending("no answer from server"); }, SEND_TIMEOUT_MS)
         };
-        sendFrame({ text: text });
+        socket.send({ text: text });
       }
     };
   }

@@ -9,9 +9,10 @@
  * - Centrifugo: a client built by centrifugo-client.js, without any Subscription: Centrifugo
  *   subscribes the connection to the personal channel server-side, and its publications arrive
  *   on the client's "publication" event (ctx.channel == personalChannel).
- * - Channels: a native WebSocket to notificationsPath (/ws/user/, chat.consumers.
- *   NotificationConsumer) sending {"type": "notification", "data": event}; reconnects with
- *   backoff 1 s -> 30 s, not after close code 4001 (signed out).
+ * - Channels: a native WebSocket (channels-socket.js, shared with chat.js) to notificationsPath
+ *   (/ws/user/, chat.consumers.NotificationConsumer) sending {"type": "notification", "data":
+ *   event}; reconnects with backoff 1 s -> 30 s (plus up to 10 % jitter; the backoff restarts on
+ *   open), not after close code 4001 (signed out).
  *
  * Events (data): {"type": "room_activity", "room", "seq", "id", "user"} (chat.activity) sets the
  * unread count of that room in #my-rooms (li.room[data-name] with data-last-read, holding
@@ -38,9 +39,6 @@
   var myRooms = document.getElementById("my-rooms");
   var notices = window.ChatNotices.create(document.getElementById("notices"));
 
-  var RECONNECT_MIN_MS = 1000;
-  var RECONNECT_MAX_MS = 30000;
-  var CLOSE_UNAUTHORIZED = 4001;
   var MAX_EVENTS = 50;
 
   var transport = config.transport === "channels" ? "channels" : "centrifugo";
@@ -83,20 +81,14 @@
   }
 
   function startCentrifugo() {
-    if (typeof Centrifuge === "undefined") {
-      setStatus("error", "error: realtime client not loaded");
-      return null;
-    }
     var centrifuge = window.ChatCentrifugo.create(config, {
       statusEl: statusEl,
       transportEl: transportEl,
+      onStatus: setStatus, // connecting, disconnected, error without centrifuge-js
       onPersonal: onEvent
     });
-    centrifuge.on("connecting", function () { setStatus("connecting", "connecting…"); });
+    if (!centrifuge) return null;
     centrifuge.on("connected", function () { setStatus("connected"); });
-    centrifuge.on("disconnected", function (ctx) {
-      setStatus("disconnected", "disconnected: " + (ctx.reason || ctx.code));
-    });
     centrifuge.connect();
     return {
       disconnect: function () { centrifuge.disconnect(); },
@@ -105,74 +97,25 @@
   }
 
   function startChannels() {
-    var scheme = location.protocol === "https:" ? "wss" : "ws";
-    var url = scheme + "://" + location.host + (config.notificationsPath || "/ws/user/");
-    var ws = null;
-    var stopped = false;
-    var attempts = 0;
-    var reconnectTimer = null;
-
     function show(name) { window.ChatCentrifugo.showTransport(name, statusEl, transportEl); }
 
-    function connect() {
-      if (stopped) return;
-      setStatus("connecting", "connecting…");
-      var socket = new WebSocket(url);
-      ws = socket;
-      socket.onopen = function () {
-        attempts = 0;
+    // Reconnects with backoff; pauses in the back/forward cache (channels-socket.js).
+    var socket = window.ChatChannelsSocket.create({
+      url: window.ChatChannelsSocket.url(config.notificationsPath || "/ws/user/"),
+      stopCodes: { 4001: "not signed in" },
+      onStatus: setStatus,
+      onOpen: function () {
+        socket.resetBackoff();
         setStatus("connected");
         show("channels");
-      };
-      socket.onmessage = function (message) {
-        var frame;
-        try {
-          frame = JSON.parse(message.data);
-        } catch (e) {
-          return;
-        }
+      },
+      onFrame: function (frame) {
         if (frame && frame.type === "notification") onEvent(frame.data);
-      };
-      socket.onclose = function (event) {
-        if (ws !== socket) return;
-        ws = null;
-        show(null);
-        if (event.code === CLOSE_UNAUTHORIZED) {
-          stopped = true;
-          setStatus("error", "error: not signed in (" + event.code + ")");
-          return;
-        }
-        if (stopped) return;
-        var delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * Math.pow(2, attempts));
-        attempts += 1;
-        setStatus("disconnected", "disconnected: " + event.code + ", reconnecting in " + Math.round(delay / 1000) + " s");
-        reconnectTimer = setTimeout(function () { reconnectTimer = null; connect(); }, delay);
-      };
-    }
-
-    function pause(reason) {
-      stopped = true;
-      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
-      reconnectTimer = null;
-      var socket = ws;
-      ws = null;
-      show(null);
-      if (socket) socket.close(1000, reason);
-      setStatus("disconnected", "disconnected: " + reason);
-    }
-
-    function resume() {
-      if (ws) return;
-      stopped = false;
-      attempts = 0;
-      connect();
-    }
-
-    window.addEventListener("pagehide", function (event) { if (event.persisted) pause("page hidden"); });
-    window.addEventListener("pageshow", function (event) { if (event.persisted && stopped) resume(); });
-
-    connect();
-    return { disconnect: function () { pause("disconnect requested"); }, connect: resume };
+      },
+      onDown: function () { show(null); }
+    });
+    socket.connect();
+    return { disconnect: function () { socket.disconnect("disconnect requested"); }, connect: socket.connect };
   }
 
   var client = transport === "channels" ? startChannels() : startCentrifugo();
