@@ -8,10 +8,13 @@ exempt the controller).
    from the POST to the SDK's ``publication`` event (one machine, one clock), and losses;
 2. idle hold: those clients, after ``--hold`` seconds without data, still connected (no reconnect)
    and receiving again;
-3. memory per connection: for each transport in turn, ``--connections`` clients (a connection JWT,
-   each with its server-side personal subscription, no room; one Node process) opened on top of the
-   idle servers: VmRSS of nginx and of the Centrifugo processes above the baseline taken just before,
-   per connection (bytes), with the Node process's own RSS and CPU seconds beside them.
+3. memory per connection: for each transport in turn, nginx and every Centrifugo instance restarted
+   (a Go process keeps freed memory, so the previous transport's connections would be counted as
+   free room for the next), then ``--connections`` clients (a connection JWT, each with its
+   server-side personal subscription, no room; one Node process) opened on the idle servers: VmRSS of
+   nginx and of the Centrifugo processes above the baseline taken just before, per connection
+   (bytes), the Go runtime's heap + stacks in use per connection (Centrifugo's metrics), and the
+   Node process's own RSS and CPU seconds beside them.
 
 Prints one Markdown table per figure and writes ``bench/results/transports-<UTC time>.json``.
 """
@@ -31,6 +34,8 @@ from .load import percentile, progress
 from .stack import ROOT, Stack, machine
 
 RESULTS = ROOT / "bench" / "results"
+#: Restarted before each transport's memory figure, per inventory group.
+RESTART = {"nginx": ["nginx"], "centrifugo": ["centrifugo@*"]}
 
 
 def node_usage(pid: int) -> tuple[int, float]:
@@ -96,8 +101,10 @@ def memory(stack: Stack, session, ca_file: str, args: argparse.Namespace) -> dic
     roles = ("nginx", "centrifugo")
     out = {}
     for name in node.TRANSPORTS:
+        progress(f"memory: restarting nginx and Centrifugo before {name}")
+        stack.restart(RESTART)
         time.sleep(args.settle)
-        before = stack.sample(roles)
+        before, go_before = stack.sample(roles), stack.go_memory()
         progress(f"memory: {args.connections} {name} connections")
         clients = node.NodeClients(node.transports(stack.site_url, (name,)), node.emulation_url(stack.site_url),
                                    token=token, origin=stack.site_url, count=args.connections, quiet=True,
@@ -105,12 +112,13 @@ def memory(stack: Stack, session, ca_file: str, args: argparse.Namespace) -> dic
         try:
             clients.wait_ready(timeout=args.open_timeout)
             time.sleep(args.settle)
-            now = stack.sample(roles)
+            now, go_now = stack.sample(roles), stack.go_memory()
             node_rss, node_cpu = node_usage(clients.pid)
             stats = clients.stats()
             out[name] = {
                 "connections": stats["connected"],
                 "bytes_per_connection": {r: round((now.rss[r] - before.rss[r]) / args.connections) for r in roles},
+                "centrifugo_go_inuse_per_connection": round((go_now - go_before) / args.connections),
                 "server_cpu_seconds": round(now.cpu_since(before, roles), 2),
                 "node_client_rss_bytes": node_rss,
                 "node_client_cpu_seconds": round(node_cpu, 2),
@@ -161,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result["memory"], [("connections", "connections"), ("nginx B/conn", "bytes_per_connection.nginx"),
                                    ("Centrifugo B/conn", "bytes_per_connection.centrifugo"),
                                    ("total B/conn", "bytes_per_connection.total"),
+                                   ("Go in use B/conn", "centrifugo_go_inuse_per_connection"),
                                    ("server CPU s", "server_cpu_seconds"), ("Node RSS B", "node_client_rss_bytes"),
                                    ("Node CPU s", "node_client_cpu_seconds")]))
     RESULTS.mkdir(parents=True, exist_ok=True)
