@@ -166,15 +166,16 @@ def join_room(site_url):
 def node_clients(site_url, ca_file):
     """Starts centrifuge-js clients under Node (rtclient.node.NodeClients), all closed at the end:
     ``node_clients(session, names=("websocket", "http_stream", "sse"), base=site_url,
-    emulation_base=base, channels=(), count=1, quiet=False)``; ``base``/``emulation_base`` is the
-    site or one node's ``base_url`` (its own client port)."""
+    emulation_base=base, channels=(), count=1, quiet=False, token=None)``; ``base``/``emulation_base``
+    is the site or one node's ``base_url`` (its own client port); with ``token`` (a connection JWT)
+    the clients send it instead of ``session``'s cookie."""
     started: list[node.NodeClients] = []
 
     def _start(session, names=node.TRANSPORTS, base: str = site_url, emulation_base: str | None = None,
-               channels=(), count: int = 1, quiet: bool = False) -> node.NodeClients:
+               channels=(), count: int = 1, quiet: bool = False, token: str | None = None) -> node.NodeClients:
         clients = node.NodeClients(node.transports(base, names), node.emulation_url(emulation_base or base),
-                                   cookie=auth.cookie_header(session), origin=site_url, channels=channels,
-                                   count=count, quiet=quiet, ca_file=ca_file)
+                                   cookie=None if token else auth.cookie_header(session), token=token,
+                                   origin=site_url, channels=channels, count=count, quiet=quiet, ca_file=ca_file)
         started.append(clients)
         return clients
 

@@ -18,6 +18,7 @@ import asyncio
 import uuid
 
 import pytest
+import requests
 
 from rtclient import auth
 from rtclient.auth import cookie_header
@@ -61,7 +62,7 @@ def test_subscribe_proxy_follows_the_level(username, rooms, login, node_clients)
 
 
 @pytest.mark.parametrize("username", list(ALLOWED))
-def test_http_views_and_tokens_follow_the_level(username, rooms, login, site_url, ca_file):
+def test_http_views_and_tokens_follow_the_level(username, rooms, login, site_url):
     session = login(username)
     for level, room in rooms.items():
         allowed = level in ALLOWED[username]
@@ -93,8 +94,6 @@ def test_channels_consumer_follows_the_level(username, rooms, login, site_url, c
 
 
 def test_anonymous_visitors_get_nothing(rooms, site_url, ca_file):
-    import requests
-
     room = rooms["users"]
     for path in (f"/rooms/{room}/", f"/rooms/{room}/messages/"):
         answer = requests.get(site_url + path, verify=ca_file, timeout=10, allow_redirects=False)

@@ -5,7 +5,9 @@ no one else's, on both realtime backends.
 - Centrifugo: every connection of a logged-in user is subscribed by the server to the user's
   personal channel (``client.subscribe_to_user_personal_channel``, the namespace from the
   manifest); the publication arrives on the client's own ``publication`` event, over any
-  transport (here a WebSocket and an SSE connection of alice, centrifuge-js under Node).
+  transport and in both auth modes (here a WebSocket and an SSE connection of alice with her
+  session cookie, through the connect proxy, and one with a connection JWT; centrifuge-js under
+  Node).
 - Channels: every consumer of the user joins the ``user.<id>`` group: the notification consumer
   (``/ws/user/``) and a room's consumer forward the push as a ``notification`` frame.
 
@@ -20,6 +22,7 @@ import shlex
 import time
 import uuid
 
+from rtclient import auth
 from rtclient.auth import cookie_header
 from rtclient.channels import ChannelsClient, channels_url, notifications_url
 
@@ -29,9 +32,12 @@ def notify(hosts, username: str, data: dict) -> None:
     hosts["django"][0].check_output(f"chat-manage notify_user {username} --data {shlex.quote(json.dumps(data))}")
 
 
-def test_notify_user_reaches_every_connection_of_the_user_on_centrifugo(login, node_clients, hosts, manifest):
+def test_notify_user_reaches_every_connection_of_the_user_on_centrifugo(login, node_clients, hosts, manifest,
+                                                                      site_url):
     alice, bob = login("alice"), login("bob")
     alice_clients = [node_clients(alice, names=(name,)) for name in ("websocket", "sse")]
+    # JWT: no cookie, the connection token's subject is the user.
+    alice_clients.append(node_clients(alice, names=("websocket",), token=auth.connection_token(alice, site_url)))
     bob_clients = node_clients(bob, names=("websocket",))
     for clients in (*alice_clients, bob_clients):
         clients.wait_ready(timeout=30)
