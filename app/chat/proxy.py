@@ -162,7 +162,11 @@ def publish(request: HttpRequest) -> JsonResponse:
     With CHAT_REALTIME_BACKEND ``both`` the saved message is also sent to the room's Channels
     group (chat.realtime.relay; a channel-layer failure is logged and the result still
     returned), so browsers on the Channels path receive it too. The room's other members are
-    told (chat.activity.announce_activity, in the message's transaction; failures logged).
+    told (chat.activity.announce_activity, in the message's transaction: outbox rows commit with
+    the message; failures logged). Its live sends (API broadcast without the outbox, Channels
+    group sends) run after the commit in a background thread, so this answer -- due within
+    Centrifugo's proxy timeout (1 s), or the client gets an error and may send the saved message
+    again -- never waits for them.
     """
     body = _body(request)
     if body is None:

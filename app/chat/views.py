@@ -1,5 +1,6 @@
-"""Browser-facing pages: room list, join-by-name, room page, the room's messages (GET: the JSON
-gap fill; POST: form fallback and JSON send), health check.
+"""Browser-facing pages: room list, join-by-name (POST joins, GET only goes to the room), room
+page, the room's messages (GET: the JSON gap fill; POST: form fallback and JSON send), health
+check.
 
 Every room view admits exactly the users the room's access level admits (``Room.allows``,
 chat.access; :func:`allowed_room`): 404 for an unknown room, 403 otherwise. The room presence
@@ -54,25 +55,45 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "chat/index.html", _index_context(request, JoinRoomForm()))
 
 
-@login_required
-@require_GET
-def join(request: HttpRequest) -> HttpResponse:
-    """GET ``?name=<room>``: redirect to an existing allowed room, create an unknown valid one
-    (access ``users``), re-render the index with an error for an invalid name, 403 for a room
-    whose access level refuses the user. The user becomes a member of the room
-    (chat.membership.join)."""
-    form = JoinRoomForm({"name": request.GET.get("name", "").strip().lower()})
-    if not form.is_valid():
-        return render(request, "chat/index.html", _index_context(request, form))
-    name = form.cleaned_data["name"]
+def _room_named(name: str, request: HttpRequest) -> Room:
+    """The room ``name`` (a valid, cleaned room name), created with access ``users`` and title
+    ``name`` if unknown (logged with the creating user)."""
     try:
         room, created = Room.objects.get_or_create(name=name, defaults={"title": name})
     except IntegrityError:  # concurrent creation of the same name
         room, created = Room.objects.get(name=name), False
     if created:
         logger.info("room %s created by %s", room.name, request.user.get_username())
-    membership.join(room, request.user)  # PermissionDenied (403) when the level refuses
-    return redirect("chat:room", name=room.name)
+    return room
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest) -> HttpResponse:
+    """``/rooms/join/``, the index page's join-by-name form (field ``name``; trimmed and
+    lowercased, then validated by chat.forms.JoinRoomForm).
+
+    - POST (the form; CSRF token required, 403 without): create an unknown valid room (access
+      ``users``), make the user a member (chat.membership.join) and redirect (302) to
+      ``/rooms/<name>/``; 403 (no membership) when the room's access level refuses the user.
+    - GET ``?name=<room>`` (links, bookmarks): the same, except that the user does NOT become a
+      member -- a GET changes no membership (a cross-site ``<img>`` must not make a signed-in user
+      join); it only creates an unknown valid room, as it always did, and redirects to the room
+      page, which has the Join button. 403 when the level refuses the user.
+    - Both: an invalid name re-renders the index page with the errors (``#join-errors``),
+      status 200, nothing created; 302 to the login page without a session; 405 for other
+      methods.
+    """
+    data = request.POST if request.method == "POST" else request.GET
+    form = JoinRoomForm({"name": data.get("name", "").strip().lower()})
+    if not form.is_valid():
+        return render(request, "chat/index.html", _index_context(request, form))
+    room_obj = _room_named(form.cleaned_data["name"], request)
+    if request.method == "POST":
+        membership.join(room_obj, request.user)  # PermissionDenied (403) when the level refuses
+    elif not room_obj.allows(request.user):
+        raise PermissionDenied(membership.REFUSED)
+    return redirect("chat:room", name=room_obj.name)
 
 
 def _history(room: Room) -> list[Message]:
@@ -208,7 +229,9 @@ def post_message(request: HttpRequest, name: str) -> HttpResponse:
     The create, the publish and the announcement run in one ``transaction.atomic()`` block (both
     may write outbox rows in the same transaction), so a database error rolls the message back
     and chat.db_errors answers 503: nothing is half-saved. A RealtimeError (publish in a
-    savepoint) keeps the message.
+    savepoint) keeps the message. The announcement's live sends (API broadcast without the
+    outbox, Channels group sends) run after the commit in a background thread: the response
+    does not wait for them.
 
     Two answer modes (403 the room's access level refuses the user, 404 unknown room in both):
 

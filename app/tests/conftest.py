@@ -86,6 +86,15 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _activity_in_the_foreground(monkeypatch):
+    """Room activity's live sends (chat.activity) run in a background thread in production; here
+    ``chat.activity._start`` runs them at once in the calling thread, so a test sees their effect
+    as soon as the transaction commits (in a test that runs inside a transaction: only under
+    ``django_capture_on_commit_callbacks(execute=True)``)."""
+    monkeypatch.setattr("chat.activity._start", lambda fn, *args: fn(*args))
+
+
 JWT_SECRET = "test-jwt-secret-with-at-least-32-bytes!!"
 
 

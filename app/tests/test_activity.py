@@ -1,21 +1,30 @@
 """Room activity (chat.activity.announce_activity): who gets it, in how many Centrifugo broadcast
-calls or outbox rows, on the Channels groups, from every path that saves a message, and that a
-failure never loses the message."""
+calls or outbox rows, on the Channels groups, from every path that saves a message, that the live
+sends wait for the commit and run in a background thread the message path does not wait for, and
+that a failure never loses the message.
+
+The autouse fixture ``_activity_in_the_foreground`` (tests/conftest.py) runs the live sends in the
+calling thread; these tests run inside a transaction, so they let the on_commit callbacks run with
+``django_capture_on_commit_callbacks(execute=True)``."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from asgiref.sync import async_to_sync
 from cent import BroadcastRequest
 from channels.layers import get_channel_layer
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from chat import activity, centrifugo, realtime
 from chat.models import Membership, Message, Outbox, Room
 from tests.conftest import cent_requests, make_user
 
 pytestmark = pytest.mark.django_db
+
+#: chat.activity._start as defined (the autouse fixture replaces it; collected before it runs).
+REAL_START = activity._start
 
 
 @pytest.fixture
@@ -51,13 +60,14 @@ def test_event_shape(crowd):
         "type": "room_activity", "room": "ops", "seq": 1, "id": message.pk, "user": "bob"}
 
 
-def test_centrifugo_broadcast_in_batches(settings, fake_cent, crowd):
+def test_centrifugo_broadcast_in_batches(settings, fake_cent, crowd, django_capture_on_commit_callbacks):
     settings.CHAT_REALTIME_BACKEND = "centrifugo"
     settings.CHAT_OUTBOX = False
     settings.CHAT_ACTIVITY_BATCH_SIZE = 2
     room, author, wanted = crowd
     message = Message.objects.create(room=room, user=author, text="hi")
-    assert activity.announce_activity(message) == [u.pk for u in wanted]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert activity.announce_activity(message) == [u.pk for u in wanted]
     channels = [f"personal:#{u.pk}" for u in wanted]
     assert cent_requests(fake_cent) == [
         BroadcastRequest(channels=channels[0:2], data=event_of(message), idempotency_key=f"chat-activity-{message.pk}-0"),
@@ -66,24 +76,27 @@ def test_centrifugo_broadcast_in_batches(settings, fake_cent, crowd):
     ]
 
 
-def test_one_broadcast_for_a_small_room(settings, fake_cent, crowd):
+def test_one_broadcast_for_a_small_room(settings, fake_cent, crowd, django_capture_on_commit_callbacks):
     settings.CHAT_REALTIME_BACKEND = "centrifugo"
     settings.CHAT_OUTBOX = False
     settings.CHAT_PERSONAL_NAMESPACE = "inbox"
     room, author, wanted = crowd
-    activity.announce_activity(Message.objects.create(room=room, user=author, text="hi"))
+    with django_capture_on_commit_callbacks(execute=True):
+        activity.announce_activity(Message.objects.create(room=room, user=author, text="hi"))
     (request,) = cent_requests(fake_cent)
     assert request.channels == [f"inbox:#{u.pk}" for u in wanted]
 
 
-def test_outbox_rows_in_batches(settings, fake_cent, crowd):
+def test_outbox_rows_in_batches(settings, fake_cent, crowd, django_capture_on_commit_callbacks):
     settings.CHAT_REALTIME_BACKEND = "centrifugo"
     settings.CHAT_OUTBOX = True
     settings.CHAT_OUTBOX_PARTITIONS = 4
     settings.CHAT_ACTIVITY_BATCH_SIZE = 2
     room, author, wanted = crowd
     message = Message.objects.create(room=room, user=author, text="hi")
-    activity.announce_activity(message)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        activity.announce_activity(message)
+    assert callbacks == []  # the rows are the whole announcement: no live send after the commit
     rows = list(Outbox.objects.order_by("id"))
     assert [row.method for row in rows] == ["broadcast"] * 3
     assert {row.partition for row in rows} == {activity.outbox.partition_for("rooms:ops", 4)}
@@ -94,9 +107,9 @@ def test_outbox_rows_in_batches(settings, fake_cent, crowd):
     assert cent_requests(fake_cent) == []  # the outbox replaces the API call
 
 
-def test_channels_group_per_recipient(settings, realtime_settings, crowd):
+def test_channels_group_per_recipient(settings, realtime_settings, crowd, django_capture_on_commit_callbacks):
     """Every member listens on their user.<pk> group: the admitted ones but the author get the
-    event, the author and the refused members nothing."""
+    event, the author and the refused members nothing; nobody gets anything before the commit."""
     import asyncio
 
     settings.CHAT_REALTIME_BACKEND = "channels"
@@ -119,12 +132,16 @@ def test_channels_group_per_recipient(settings, realtime_settings, crowd):
 
     channels = async_to_sync(listen)()
     message = Message.objects.create(room=room, user=author, text="hi")
-    activity.announce_activity(message)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert activity.announce_activity(message) == [u.pk for u in wanted]
+    before_commit = {pk: async_to_sync(received)(channel) for pk, channel in channels.items()}
+    assert set(before_commit.values()) == {None}
+    (commit,) = callbacks
+    commit()
     got = {pk: async_to_sync(received)(channel) for pk, channel in channels.items()}
     wanted_pks = {u.pk for u in wanted}
     assert {pk: event for pk, event in got.items() if event is not None} == {
         pk: {"type": "user.notify", "data": event_of(message)} for pk in wanted_pks}
-    assert len(got) == len(wanted_pks) + 3  # the author and two refused members got nothing
 
 
 def test_nobody_to_tell_no_call(settings, fake_cent, user, lobby):
@@ -134,14 +151,30 @@ def test_nobody_to_tell_no_call(settings, fake_cent, user, lobby):
     assert cent_requests(fake_cent) == []
 
 
-def test_failures_are_logged_not_raised(settings, crowd, caplog):
+def test_failures_are_logged_not_raised(settings, crowd, caplog, django_capture_on_commit_callbacks):
     settings.CHAT_REALTIME_BACKEND = "centrifugo"
     settings.CHAT_OUTBOX = False
     settings.CENTRIFUGO_HTTP_API_URL = ""
     room, author, wanted = crowd
     message = Message.objects.create(room=room, user=author, text="hi")
-    assert activity.announce_activity(message) == [u.pk for u in wanted]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert activity.announce_activity(message) == [u.pk for u in wanted]
     assert "not announced" in caplog.text
+
+
+def test_channel_layer_failure_logged_not_raised(settings, realtime_settings, crowd, monkeypatch, caplog,
+                                                 django_capture_on_commit_callbacks):
+    settings.CHAT_REALTIME_BACKEND = "channels"
+
+    async def boom(group, event):
+        raise RuntimeError("layer down")
+
+    monkeypatch.setattr(get_channel_layer(), "group_send", boom)
+    room, author, wanted = crowd
+    with django_capture_on_commit_callbacks(execute=True):
+        assert activity.announce_activity(Message.objects.create(room=room, user=author, text="hi")) == [
+            u.pk for u in wanted]
+    assert "channel layer send to user." in caplog.text and "not announced (fully) on channels" in caplog.text
 
 
 def test_outbox_write_failure_keeps_the_transaction(settings, crowd, monkeypatch, caplog):
@@ -190,6 +223,129 @@ def test_broadcast_retries_a_channel_refused_with_a_retryable_code(settings, mon
     assert centrifugo.broadcast(["nowhere:#1"], {"x": 1}, idempotency_key="k2") is False
 
 
+# --- what runs where: recipients and outbox rows in the transaction, live sends after it ------
+
+
+def test_live_sends_wait_for_the_commit(settings, fake_cent, crowd, django_capture_on_commit_callbacks):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    settings.CHAT_OUTBOX = False
+    room, author, wanted = crowd
+    with django_capture_on_commit_callbacks() as callbacks:
+        with transaction.atomic():
+            activity.announce_activity(Message.objects.create(room=room, user=author, text="hi"))
+        assert cent_requests(fake_cent) == []  # committed savepoint, outer transaction still open
+    assert len(callbacks) == 1 and cent_requests(fake_cent) == []
+    callbacks[0]()
+    (request,) = cent_requests(fake_cent)
+    assert request.channels == [f"personal:#{u.pk}" for u in wanted]
+
+
+def test_nothing_sent_when_the_message_rolls_back(settings, fake_cent, crowd, django_capture_on_commit_callbacks):
+    settings.CHAT_REALTIME_BACKEND = "both"
+    settings.CHAT_OUTBOX = False
+    room, author, _ = crowd
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            activity.announce_activity(Message.objects.create(room=room, user=author, text="gone"))
+            1 / 0
+    assert callbacks == [] and cent_requests(fake_cent) == [] and not Message.objects.exists()
+
+
+def test_start_runs_in_a_daemon_thread_without_waiting():
+    """The real _start returns while the work is still running, in a daemon thread; an exception
+    of the work is logged by the thread, never raised to the caller."""
+    release, done = threading.Event(), threading.Event()
+    seen = []
+
+    def work(label):
+        seen.append((label, threading.current_thread().name, threading.current_thread().daemon))
+        release.wait(5)
+        done.set()
+
+    REAL_START(work, "x")
+    assert not done.is_set()  # _start returned before the work finished
+    release.set()
+    assert done.wait(5)
+    assert seen == [("x", "chat-activity", True)]
+
+
+def test_thread_exception_is_logged(caplog):
+    def broken():
+        raise RuntimeError("boom")
+
+    activity._run_logged(broken)
+    assert "background send failed" in caplog.text
+
+
+class SlowCentClient:
+    """A cent client whose broadcast blocks until ``release`` is set (a slow Centrifugo API)."""
+
+    release = threading.Event()
+    requests: list = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def broadcast(self, request):
+        from cent import BroadcastResult
+
+        assert SlowCentClient.release.wait(5)
+        SlowCentClient.requests.append(request)
+        return BroadcastResult.model_validate({"responses": [{"result": {}} for _ in request.channels]})
+
+
+@pytest.fixture
+def slow_cent(settings, monkeypatch):
+    """Centrifugo backend without outbox, a blocking broadcast, and the real background thread."""
+    settings.CHAT_REALTIME_BACKEND = "centrifugo"
+    settings.CHAT_OUTBOX = False
+    settings.CENTRIFUGO_HTTP_API_URL = "http://centrifugo.test:9000/api"
+    SlowCentClient.release = threading.Event()
+    SlowCentClient.requests = []
+    monkeypatch.setattr("chat.centrifugo.Client", SlowCentClient)
+    monkeypatch.setattr("chat.activity._start", REAL_START)
+    monkeypatch.setattr("chat.realtime.publish", lambda *args, **kwargs: None)
+    yield SlowCentClient
+    SlowCentClient.release.set()
+
+
+def wait_for_activity_threads() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "chat-activity":
+            thread.join(5)
+
+
+@pytest.fixture
+def open_room(transactional_db, staff_user):
+    """A ``users`` room with the staff user as a member, in a database without an outer test
+    transaction: as in production (autocommit), on_commit callbacks run when the view's
+    ``transaction.atomic()`` block ends, inside the request."""
+    room = Room.objects.get_or_create(name="open")[0]
+    Membership.objects.create(room=room, user=staff_user)
+    return room
+
+
+def test_publish_proxy_answers_before_a_slow_broadcast(slow_cent, client, user, staff_user, open_room):
+    """The proxy's answer (inside Centrifugo's 1 s proxy timeout) does not wait for the API
+    broadcast: it comes while the broadcast is still blocked; the broadcast follows."""
+    body = {"client": "c", "transport": "websocket", "protocol": "json", "encoding": "json",
+            "user": str(user.pk), "channel": "rooms:open", "data": {"text": "hi"}}
+    answer = client.post("/centrifugo/publish/", data=json.dumps(body), content_type="application/json").json()
+    assert answer["result"]["data"]["text"] == "hi" and slow_cent.requests == []
+    slow_cent.release.set()
+    wait_for_activity_threads()
+    assert [r.channels for r in slow_cent.requests] == [[f"personal:#{staff_user.pk}"]]
+
+
+def test_post_view_answers_before_a_slow_broadcast(slow_cent, client, user, staff_user, open_room):
+    client.force_login(user)
+    response = client.post("/rooms/open/messages/", {"text": "hi"}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 201 and slow_cent.requests == []
+    slow_cent.release.set()
+    wait_for_activity_threads()
+    assert [r.channels for r in slow_cent.requests] == [[f"personal:#{staff_user.pk}"]]
+
+
 # --- every path that saves a message announces it -------------------------------------------
 
 
@@ -202,31 +358,38 @@ def announced(monkeypatch):
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/json"])
-def test_post_view_announces(settings, fake_cent, user_client, user, staff_user, lobby, announced, accept):
+def test_post_view_announces(settings, fake_cent, user_client, user, staff_user, lobby, announced, accept,
+                             django_capture_on_commit_callbacks):
     settings.CHAT_OUTBOX = False
     Membership.objects.create(room=lobby, user=staff_user)
-    user_client.post("/rooms/lobby/messages/", {"text": "hi"}, HTTP_ACCEPT=accept)
+    with django_capture_on_commit_callbacks(execute=True):
+        user_client.post("/rooms/lobby/messages/", {"text": "hi"}, HTTP_ACCEPT=accept)
     message = Message.objects.get()
     assert announced == [message]
     broadcasts = [r for r in cent_requests(fake_cent) if isinstance(r, BroadcastRequest)]
     assert [(r.channels, r.data) for r in broadcasts] == [([f"personal:#{staff_user.pk}"], event_of(message))]
 
 
-def test_publish_proxy_announces(settings, fake_cent, client, user, staff_user, lobby, announced):
+def test_publish_proxy_announces(settings, fake_cent, client, user, staff_user, lobby, announced,
+                                 django_capture_on_commit_callbacks):
     settings.CHAT_OUTBOX = False
     Membership.objects.create(room=lobby, user=staff_user)
     body = {"client": "c", "transport": "websocket", "protocol": "json", "encoding": "json",
             "user": str(user.pk), "channel": "rooms:lobby", "data": {"text": "hi"}}
-    answer = client.post("/centrifugo/publish/", data=json.dumps(body), content_type="application/json").json()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post("/centrifugo/publish/", data=json.dumps(body), content_type="application/json").json()
     message = Message.objects.get()
     assert answer["result"]["data"] == message.as_dict() and announced == [message]
     (request,) = cent_requests(fake_cent)
     assert request.channels == [f"personal:#{staff_user.pk}"]
 
 
-def test_post_view_activity_failure_keeps_the_message(settings, user_client, staff_user, lobby, monkeypatch):
+def test_post_view_activity_failure_keeps_the_message(settings, user_client, staff_user, lobby, caplog,
+                                                     django_capture_on_commit_callbacks):
     settings.CHAT_OUTBOX = False
     settings.CENTRIFUGO_HTTP_API_URL = ""
     Membership.objects.create(room=lobby, user=staff_user)
-    response = user_client.post("/rooms/lobby/messages/", {"text": "kept"}, HTTP_ACCEPT="application/json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = user_client.post("/rooms/lobby/messages/", {"text": "kept"}, HTTP_ACCEPT="application/json")
     assert response.status_code == 201 and Message.objects.get().text == "kept"
+    assert "not announced" in caplog.text

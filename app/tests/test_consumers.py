@@ -423,3 +423,127 @@ async def test_message_on_channels_announces_activity_to_members(settings, alice
     assert read == message["seq"]  # the author has read their own message
     for comm in (bob, alice_inbox, alice):
         await comm.disconnect()
+
+
+# --- every message re-checks the room's level; its activity outbox rows share its transaction ---
+
+async def send_after_change(alice_cookie: str, change) -> WebsocketCommunicator:
+    """Alice joins the lobby, ``change`` (sync, run in a thread) alters the room or the user,
+    then she sends a message; returns her communicator."""
+    comm = communicator(cookie=alice_cookie)
+    await join(comm)
+    await sync_to_async(change)()
+    await comm.send_json_to({"text": "after the change"})
+    return comm
+
+
+async def test_level_tightened_after_connect_refuses_the_next_message(alice_cookie, lobby):
+    from chat.models import Message, Room
+
+    comm = await send_after_change(alice_cookie, lambda: Room.objects.filter(pk=lobby.pk).update(access="staff"))
+    assert await comm.receive_output() == {"type": "websocket.close", "code": 4003}
+    assert not await sync_to_async(Message.objects.exists)()
+
+
+async def test_user_deactivated_after_connect_refuses_the_next_message(alice_cookie, user, lobby):
+    from django.contrib.auth import get_user_model
+
+    from chat.models import Message
+
+    comm = await send_after_change(
+        alice_cookie, lambda: get_user_model().objects.filter(pk=user.pk).update(is_active=False))
+    assert await comm.receive_output() == {"type": "websocket.close", "code": 4003}
+    assert not await sync_to_async(Message.objects.exists)()
+
+
+async def test_room_deleted_after_connect_refuses_the_next_message(alice_cookie, lobby):
+    from chat.models import Message, Room
+
+    comm = await send_after_change(alice_cookie, lambda: Room.objects.filter(pk=lobby.pk).delete())
+    assert await comm.receive_output() == {"type": "websocket.close", "code": 4003}
+    assert not await sync_to_async(Message.objects.exists)()
+
+
+async def test_level_still_admitting_keeps_the_socket(alice_cookie, lobby):
+    """A change that still admits the user (here: nothing but the title) changes nothing."""
+    from chat.models import Room
+
+    comm = await send_after_change(alice_cookie, lambda: Room.objects.filter(pk=lobby.pk).update(title="Hall"))
+    assert (await comm.receive_json_from())["message"]["text"] == "after the change"
+    await comm.disconnect()
+
+
+async def test_activity_announced_inside_the_message_transaction(settings, monkeypatch, alice_cookie, user, staff_user,
+                                                                 lobby):
+    """announce_activity runs in the message's transaction.atomic() block (its outbox rows commit
+    with the message); with the outbox, the broadcast row is written."""
+    from django.db import connection
+
+    from chat import activity
+    from chat.models import Membership, Outbox
+
+    settings.CHAT_REALTIME_BACKEND = "both"
+    settings.CHAT_OUTBOX = True
+    seen = []
+    real = activity.announce_activity
+
+    def spy(message):
+        seen.append((message.text, connection.in_atomic_block))
+        return real(message)
+
+    monkeypatch.setattr("chat.activity.announce_activity", spy)
+    await sync_to_async(Membership.objects.create)(room=lobby, user=staff_user)
+    comm = communicator(cookie=alice_cookie)
+    await join(comm)
+    await comm.send_json_to({"text": "in one transaction"})
+    message = (await comm.receive_json_from())["message"]
+    assert seen == [("in one transaction", True)]
+    rows = await sync_to_async(lambda: list(Outbox.objects.filter(method="broadcast").values_list("payload", flat=True)))()
+    assert [row["data"]["id"] for row in rows] == [message["id"]]
+    await comm.disconnect()
+
+
+# --- groups are joined before the frame (or the accept) a client waits for ------------------
+
+@pytest.fixture
+def slow_group_add(monkeypatch):
+    """The in-memory layer's group_add takes 0.1 s (a remote layer such as Redis takes time too):
+    a consumer that answered before joining its groups would miss what is sent right after."""
+    import asyncio
+
+    from channels.layers import InMemoryChannelLayer
+
+    real = InMemoryChannelLayer.group_add
+
+    async def slow(self, group, channel):
+        await asyncio.sleep(0.1)
+        await real(self, group, channel)
+
+    monkeypatch.setattr(InMemoryChannelLayer, "group_add", slow)
+
+
+async def test_notification_socket_in_group_once_open(settings, slow_group_add, alice_cookie, user):
+    from chat import realtime
+
+    settings.CHAT_REALTIME_BACKEND = "channels"
+    comm = user_communicator(alice_cookie)
+    assert (await comm.connect())[0]
+    data = {"type": "notice", "text": "right after the open"}
+    await sync_to_async(realtime.notify_user)(user, data)
+    assert await comm.receive_json_from() == {"type": "notification", "data": data}
+    await comm.disconnect()
+
+
+async def test_room_socket_in_groups_once_history_sent(settings, slow_group_add, alice_cookie, user, staff_user,
+                                                       lobby):
+    from chat import realtime
+
+    settings.CHAT_REALTIME_BACKEND = "channels"
+    comm = communicator(cookie=alice_cookie)
+    await join(comm)
+    data = {"type": "notice", "text": "right after the history"}
+    await sync_to_async(realtime.notify_user)(user, data)
+    await sync_to_async(realtime.publish)("rooms:lobby", {"text": "room frame"})
+    assert await comm.receive_json_from() == {"type": "notification", "data": data}
+    assert await comm.receive_json_from() == {"type": "message", "message": {"text": "room frame"}}
+    await comm.disconnect()

@@ -33,18 +33,73 @@ def post_messages(room, user, count: int) -> list[Message]:
 
 def test_join_box_makes_the_user_a_member(user_client, user, lobby):
     post_messages(lobby, user, 2)
-    response = user_client.get("/rooms/join/", {"name": "lobby"})
-    assert response["Location"] == "/rooms/lobby/"
+    response = user_client.post("/rooms/join/", {"name": "lobby"})
+    assert response.status_code == 302 and response["Location"] == "/rooms/lobby/"
     assert Membership.objects.get(room=lobby, user=user).last_read_seq == 2  # nothing unread yet
+    assert user_client.post("/rooms/join/", {"name": "lobby"}).status_code == 302  # again: still one
+    assert Membership.objects.filter(room=lobby, user=user).count() == 1
 
 
 def test_join_box_new_room_member(user_client, user):
-    user_client.get("/rooms/join/", {"name": "fresh"})
-    assert list(Room.objects.get(name="fresh").members.all()) == [user]
+    response = user_client.post("/rooms/join/", {"name": " Fresh "})
+    assert response.status_code == 302 and response["Location"] == "/rooms/fresh/"
+    room = Room.objects.get(name="fresh")
+    assert room.access == "users" and list(room.members.all()) == [user]
 
 
 def test_join_box_refused_room_no_membership(user_client, user, staff_room):
+    assert user_client.post("/rooms/join/", {"name": "staff"}).status_code == 403
+    assert not Membership.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["bad name!", "", "join"])
+def test_join_box_invalid_name_no_membership(user_client, user, name):
+    rooms_before = Room.objects.count()
+    response = user_client.post("/rooms/join/", {"name": name})
+    assert response.status_code == 200 and b'id="join-errors"' in response.content
+    assert Room.objects.count() == rooms_before and not Membership.objects.exists()
+
+
+def test_join_link_get_changes_no_membership(user_client, user, lobby):
+    """GET /rooms/join/?name= (links, bookmarks, or a cross-site <img>) only goes to the room."""
+    response = user_client.get("/rooms/join/", {"name": "lobby"})
+    assert response.status_code == 302 and response["Location"] == "/rooms/lobby/"
+    assert not Membership.objects.exists()
+    content = user_client.get(response["Location"]).content.decode()
+    assert 'id="join-room"' in content  # the room page offers the Join button
+
+
+def test_join_link_get_new_room_created_not_joined(user_client, user):
+    response = user_client.get("/rooms/join/", {"name": "fresh"})
+    assert response["Location"] == "/rooms/fresh/"
+    assert Room.objects.get(name="fresh").access == "users" and not Membership.objects.exists()
+
+
+def test_join_link_get_refused_room_403(user_client, user, staff_room):
     assert user_client.get("/rooms/join/", {"name": "staff"}).status_code == 403
+    assert not Membership.objects.exists()
+
+
+def test_join_box_csrf_protected(user, lobby):
+    """Without the CSRF token the POST is refused (403) and changes nothing; with the token from
+    the index page's form it joins."""
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user)
+    assert strict.post("/rooms/join/", {"name": "lobby"}).status_code == 403
+    assert strict.post("/rooms/join/", {"name": "brand-new"}).status_code == 403
+    assert not Membership.objects.exists() and not Room.objects.filter(name="brand-new").exists()
+    form = re.search(r'<form method="post" action="/rooms/join/" id="join-form".*?</form>',
+                     strict.get("/").content.decode(), re.S).group(0)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    response = strict.post("/rooms/join/", {"name": "lobby", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and lobby.members.filter(pk=user.pk).exists()
+
+
+def test_join_box_login_required_and_methods(client, user, lobby):
+    assert client.post("/rooms/join/", {"name": "lobby"})["Location"].startswith("/accounts/login/")
+    client.force_login(user)
+    for method in (client.put, client.delete, client.patch):
+        assert method("/rooms/join/").status_code == 405
     assert not Membership.objects.exists()
 
 

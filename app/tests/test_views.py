@@ -47,24 +47,27 @@ def test_index_staff_sees_staff_room(staff_client):
 
 
 @pytest.mark.django_db
-def test_join_existing(user_client):
-    response = user_client.get("/rooms/join/", {"name": "lobby"})
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_join_existing(user_client, method):
+    response = getattr(user_client, method)("/rooms/join/", {"name": "lobby"})
     assert response.status_code == 302 and response["Location"] == "/rooms/lobby/"
 
 
 @pytest.mark.django_db
-def test_join_creates_public_room(user_client):
-    response = user_client.get("/rooms/join/", {"name": " New-Room "})
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_join_creates_public_room(user_client, method):
+    response = getattr(user_client, method)("/rooms/join/", {"name": " New-Room "})
     assert response.status_code == 302 and response["Location"] == "/rooms/new-room/"
     room = Room.objects.get(name="new-room")
     assert room.access == "users"
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize("name", ["bad name!", "", "a:b", "x" * 65, "join"])
-def test_join_invalid_name(user_client, name):
+def test_join_invalid_name(user_client, name, method):
     before = Room.objects.count()
-    response = user_client.get("/rooms/join/", {"name": name})
+    response = getattr(user_client, method)("/rooms/join/", {"name": name})
     assert response.status_code == 200
     assert response.context["join_form"].errors
     assert b'id="join-errors"' in response.content
@@ -72,13 +75,24 @@ def test_join_invalid_name(user_client, name):
 
 
 @pytest.mark.django_db
-def test_join_staff_room_forbidden_for_non_staff(user_client):
-    assert user_client.get("/rooms/join/", {"name": "staff"}).status_code == 403
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_join_staff_room_forbidden_for_non_staff(user_client, method):
+    assert getattr(user_client, method)("/rooms/join/", {"name": "staff"}).status_code == 403
 
 
 @pytest.mark.django_db
-def test_join_staff_room_for_staff(staff_client):
-    assert staff_client.get("/rooms/join/", {"name": "staff"})["Location"] == "/rooms/staff/"
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_join_staff_room_for_staff(staff_client, method):
+    assert getattr(staff_client, method)("/rooms/join/", {"name": "staff"})["Location"] == "/rooms/staff/"
+
+
+@pytest.mark.django_db
+def test_index_join_form_posts_with_csrf_token(user_client):
+    content = user_client.get("/").content.decode()
+    form = re.search(r'<form method="post" action="/rooms/join/" id="join-form".*?</form>', content, re.S)
+    assert form is not None
+    for marker in ['name="csrfmiddlewaretoken"', 'id="id_name"', 'name="name"', 'id="join-submit"']:
+        assert marker in form.group(0), marker
 
 
 @pytest.mark.django_db
