@@ -97,7 +97,6 @@ def latency(stack: Stack, session, ca_file: str, args: argparse.Namespace) -> di
 
 def memory(stack: Stack, session, ca_file: str, args: argparse.Namespace) -> dict:
     """Figure 3 (see the module docstring)."""
-    token = auth.connection_token(session, stack.site_url)
     roles = ("nginx", "centrifugo")
     out = {}
     for name in node.TRANSPORTS:
@@ -105,6 +104,7 @@ def memory(stack: Stack, session, ca_file: str, args: argparse.Namespace) -> dic
         stack.restart(RESTART)
         time.sleep(args.settle)
         before, go_before = stack.sample(roles), stack.go_memory()
+        token = auth.connection_token(session, stack.site_url)  # lives django_jwt_ttl: one per phase
         progress(f"memory: {args.connections} {name} connections")
         clients = node.NodeClients(node.transports(stack.site_url, (name,)), node.emulation_url(stack.site_url),
                                    token=token, origin=stack.site_url, count=args.connections, quiet=True,

@@ -177,6 +177,8 @@ CASES = [
     ("personal-namespace-defined-twice", good_groups(),
      {"centrifugo_namespaces": [{"name": "rooms"}, {"name": "personal", "history_size": 10}]},
      "the role adds it itself. Set its options in centrifugo_personal_namespace_options"),
+    ("room-groups-as-a-string", good_groups(), {"django_rooms": [{"name": "ops", "access": "groups", "groups": "team"}]},
+     'never a single string: the lists are declarative'),
     ("room-with-unknown-access-level", good_groups(), {"django_rooms": [{"name": "ops", "access": "public"}]},
      "django_rooms: every room needs a name"),
 ]

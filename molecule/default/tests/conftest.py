@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -143,9 +145,11 @@ def _post_message(session, site_url: str, room: str, text: str) -> dict:
 
 
 def _join_room(session, site_url: str, room: str) -> None:
-    """Make ``session``'s user a member of ``room`` through the index page's join box (which creates
-    an unknown room at access level ``users``)."""
-    response = session.get(f"{site_url}/rooms/join/", params={"name": room}, timeout=10, allow_redirects=False)
+    """Make ``session``'s user a member of ``room`` through the index page's join box (a POST, which
+    creates an unknown room at access level ``users``)."""
+    response = session.post(
+        f"{site_url}/rooms/join/", data={"name": room}, timeout=10, allow_redirects=False,
+        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": f"{site_url}/", "Origin": site_url})
     assert response.status_code == 302 and response.headers["Location"].rstrip("/").endswith(f"/rooms/{room}"), \
         f"join {room}: HTTP {response.status_code} {response.headers.get('Location')}"
 
@@ -162,49 +166,54 @@ def join_room(site_url):
     return lambda session, room: _join_room(session, site_url, room)
 
 
-@pytest.fixture(scope="session")
+def _node_clients(started: list, site_url: str, ca_file: str, session, names=node.TRANSPORTS, base: str | None = None,
+                  emulation_base: str | None = None, channels=(), count: int = 1, quiet: bool = False,
+                  token: str | None = None) -> node.NodeClients:
+    base = base or site_url
+    clients = node.NodeClients(node.transports(base, names), node.emulation_url(emulation_base or base),
+                               cookie=None if token else auth.cookie_header(session), token=token, origin=site_url,
+                               channels=channels, count=count, quiet=quiet, ca_file=ca_file)
+    started.append(clients)
+    return clients
+
+
+@pytest.fixture
 def node_clients(site_url, ca_file):
-    """Starts centrifuge-js clients under Node (rtclient.node.NodeClients), all closed at the end:
-    ``node_clients(session, names=("websocket", "http_stream", "sse"), base=site_url,
+    """Starts centrifuge-js clients under Node (rtclient.node.NodeClients), all closed when the test
+    ends: ``node_clients(session, names=("websocket", "http_stream", "sse"), base=site_url,
     emulation_base=base, channels=(), count=1, quiet=False, token=None)``; ``base``/``emulation_base``
     is the site or one node's ``base_url`` (its own client port); with ``token`` (a connection JWT)
     the clients send it instead of ``session``'s cookie."""
     started: list[node.NodeClients] = []
-
-    def _start(session, names=node.TRANSPORTS, base: str = site_url, emulation_base: str | None = None,
-               channels=(), count: int = 1, quiet: bool = False, token: str | None = None) -> node.NodeClients:
-        clients = node.NodeClients(node.transports(base, names), node.emulation_url(emulation_base or base),
-                                   cookie=None if token else auth.cookie_header(session), token=token,
-                                   origin=site_url, channels=channels, count=count, quiet=quiet, ca_file=ca_file)
-        started.append(clients)
-        return clients
-
-    yield _start
+    yield lambda session, **options: _node_clients(started, site_url, ca_file, session, **options)
     for clients in started:
         clients.close()
 
 
-#: The idle hold: seconds without a byte of application data that every transport must survive (above
-#: nginx's 60 s defaults; Centrifugo's pings keep the connections alive).
+#: The idle hold: seconds without application data that every transport must survive. Centrifugo's
+#: pings (every 25 s) are all that crosses nginx meanwhile: the hold catches a proxy that buffers them
+#: or cuts a connection that carries nothing else for a minute.
 IDLE_HOLD_SECONDS = 65
 
 
 @pytest.fixture(scope="session", autouse=True)
-def idle_hold(login, site_url, node_clients):
+def idle_hold(login, site_url, ca_file):
     """One centrifuge-js client per transport (websocket, http_stream, sse) through nginx, as carol
     (whom no other test notifies), subscribed to a room of its own that nobody posts in: opened
     before the session's first test, so that the hold runs while the other tests do and
     test_transports.py (last in the session) checks it once IDLE_HOLD_SECONDS have passed.
     Returns ``{"room", "session", "clients": {transport: NodeClients}, "ready": time.monotonic(),
     "seconds": IDLE_HOLD_SECONDS}``."""
-    import time
-    import uuid
 
     carol = login("carol")
     room = f"hold-{uuid.uuid4().hex[:8]}"
     _join_room(carol, site_url, room)
-    clients = {name: node_clients(carol, names=(name,), channels=[f"rooms:{room}"]) for name in node.TRANSPORTS}
+    started: list[node.NodeClients] = []
+    clients = {name: _node_clients(started, site_url, ca_file, carol, names=(name,), channels=[f"rooms:{room}"])
+               for name in node.TRANSPORTS}
     for name, each in clients.items():
         each.wait_ready(timeout=30)
-    return {"room": room, "session": carol, "clients": clients, "ready": time.monotonic(),
-            "seconds": IDLE_HOLD_SECONDS}
+    yield {"room": room, "session": carol, "clients": clients, "ready": time.monotonic(),
+           "seconds": IDLE_HOLD_SECONDS}
+    for each in started:
+        each.close()
