@@ -66,7 +66,8 @@ def test_notify_user_reaches_every_consumer_of_the_user_on_channels(login, site_
                 ChannelsClient(channels_url(site_url, "lobby"), cookie_header(alice), site_url, ca_file) as alice_room, \
                 ChannelsClient(notifications_url(site_url), cookie_header(bob), site_url, ca_file,
                                history=False) as bob_user:
-            await asyncio.sleep(0.5)  # group_add has run on every consumer
+            # Each consumer joined user.<id> before it accepted (the notification consumer) or before
+            # its history frame (the room's), so the push below cannot overtake a group_add.
             await asyncio.to_thread(notify, hosts, "alice", {"type": "notice", "text": marker})
             await alice_user.wait_for(is_ours, timeout=5)
             await alice_room.wait_for(is_ours, timeout=5)
