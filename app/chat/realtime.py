@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -171,6 +171,17 @@ def selected_backends(backends: Iterable[str] | None) -> tuple[str, ...]:
     return selected
 
 
+def _send_on_each(backends: Iterable[str] | None, centrifugo_send: Callable[[], bool],
+                  channels_send: Callable[[], bool], what: str) -> None:
+    """Run the send of every backend selected (selected_backends; all are attempted even if one
+    fails). Each send returns False when it failed (and logged). Raises RealtimeError naming
+    ``what`` and the failed backends."""
+    failed = [backend for backend in selected_backends(backends)
+              if not (centrifugo_send if backend == CENTRIFUGO else channels_send)()]
+    if failed:
+        raise RealtimeError(f"{what} failed on: {', '.join(failed)}")
+
+
 def publish(
     channel: str, data: dict[str, Any], *, backends: Iterable[str] | None = None
 ) -> None:
@@ -194,16 +205,8 @@ def publish(
     room = room_name_from_channel(channel)
     if room is None:
         raise ValueError(f"channel must look like rooms:<name>, got {channel!r}")
-    failed = []
-    for backend in selected_backends(backends):
-        if backend == CENTRIFUGO:
-            ok = _publish_centrifugo(channel, data)
-        else:
-            ok = _publish_channels(room, data)
-        if not ok:
-            failed.append(backend)
-    if failed:
-        raise RealtimeError(f"publish to {channel} failed on: {', '.join(failed)}")
+    _send_on_each(backends, lambda: _publish_centrifugo(channel, data),
+                  lambda: _publish_channels(room, data), f"publish to {channel}")
 
 
 def relay(channel: str, data: dict[str, Any], *, source: str) -> None:
@@ -262,13 +265,5 @@ def notify_user(
         raise NotAllowed(f"room {room.name} does not admit user {getattr(user, 'pk', user)}")
     channel, group = personal_channel(user), user_group(user)
     key = f"chat-notify-{uuid.uuid4().hex}"
-    failed = []
-    for backend in selected_backends(backends):
-        if backend == CENTRIFUGO:
-            ok = _publish_centrifugo(channel, data, key)
-        else:
-            ok = group_send(group, {"type": USER_EVENT, "data": data})
-        if not ok:
-            failed.append(backend)
-    if failed:
-        raise RealtimeError(f"notification to {channel} failed on: {', '.join(failed)}")
+    _send_on_each(backends, lambda: _publish_centrifugo(channel, data, key),
+                  lambda: group_send(group, {"type": USER_EVENT, "data": data}), f"notification to {channel}")
