@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rtclient import auth, node
+from rtclient.publish import post_message
 
 from .load import percentile, progress
 from .stack import ROOT, Stack, machine
@@ -54,8 +55,6 @@ def latency(stack: Stack, session, ca_file: str, args: argparse.Namespace) -> di
     clients = {name: node.NodeClients(node.transports(stack.site_url, (name,)), node.emulation_url(stack.site_url),
                                       cookie=cookie, origin=stack.site_url, channels=[channel], ca_file=ca_file)
                for name in node.TRANSPORTS}
-    headers = {"Accept": "application/json", "X-CSRFToken": session.cookies.get("csrftoken", ""),
-               "Origin": stack.site_url, "Referer": f"{stack.site_url}/rooms/{room}/"}
     try:
         for each in clients.values():
             each.wait_ready(timeout=30)
@@ -65,10 +64,7 @@ def latency(stack: Stack, session, ca_file: str, args: argparse.Namespace) -> di
         for number in range(args.messages):
             time.sleep(max(0.0, start + number / args.rate - time.monotonic()))
             at = time.time()
-            answer = session.post(f"{stack.site_url}/rooms/{room}/messages/", data={"text": f"m{number}"},
-                                  headers=headers, timeout=10)
-            answer.raise_for_status()
-            sent[answer.json()["message"]["id"]] = at
+            sent[post_message(session, stack.site_url, room, f"m{number}")["id"]] = at
         time.sleep(2)
         out = {}
         for name, each in clients.items():
@@ -79,10 +75,7 @@ def latency(stack: Stack, session, ca_file: str, args: argparse.Namespace) -> di
         progress(f"idle hold: {args.hold} s without data")
         time.sleep(args.hold)
         at = time.time()
-        answer = session.post(f"{stack.site_url}/rooms/{room}/messages/", data={"text": "after the hold"},
-                              headers=headers, timeout=10)
-        answer.raise_for_status()
-        after = answer.json()["message"]["id"]
+        after = post_message(session, stack.site_url, room, "after the hold")["id"]
         for name, each in clients.items():
             event = each.wait_for(lambda e: e["event"] == "publication" and e["data"].get("id") == after, 5,
                                   "the message after the hold")

@@ -96,6 +96,30 @@ class PostError(RuntimeError):
         self.status, self.body = status, body
 
 
+def post_headers(site_url: str, csrf_token: str) -> dict[str, str]:
+    """The headers a same-origin page sends with a POST to Django, JSON answer asked for:
+    ``X-CSRFToken`` (the ``csrftoken`` cookie's value, which Django's CSRF check compares),
+    ``Origin`` and ``Referer`` of the site (checked over HTTPS), ``Accept: application/json``."""
+    site = site_url.rstrip("/")
+    return {"X-CSRFToken": csrf_token, "Accept": "application/json", "Origin": site, "Referer": site + "/"}
+
+
+def post_message(session: Any, site_url: str, room: str, text: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Post one chat message as ``session``'s user (a logged-in ``requests.Session``,
+    rtclient.auth.django_login), synchronously: what :class:`DjangoPoster` does, for tests and
+    scripts. Returns the saved message (``{"id", "seq", "room", "user", "text", "created_at"}``).
+
+    Raises:
+        PostError: any answer but 201 (``status`` and body kept).
+    """
+    response = session.post(messages_url(site_url, room), data={"text": text}, timeout=timeout,
+                            allow_redirects=False,
+                            headers=post_headers(site_url, session.cookies.get("csrftoken", "")))
+    if response.status_code != 201:
+        raise PostError(response.status_code, response.text)
+    return response.json()["message"]
+
+
 class DjangoPoster(Publisher):
     """Sends chat messages as a user does without JavaScript, through the site: POST
     ``/rooms/<room>/messages/`` (Django's messages view, JSON mode: ``Accept: application/json``),
@@ -113,8 +137,7 @@ class DjangoPoster(Publisher):
     def __init__(self, site_url: str, room: str, cookie: str, csrf_token: str, ca_file: str | None = None,
                  timeout: float = 10.0) -> None:
         self.url, self.site_url = messages_url(site_url, room), site_url.rstrip("/")
-        self.headers = {"Cookie": cookie, "X-CSRFToken": csrf_token, "Accept": "application/json",
-                        "Origin": self.site_url, "Referer": self.site_url + "/"}
+        self.headers = {"Cookie": cookie, **post_headers(site_url, csrf_token)}
         self.ca_file, self.timeout = ca_file, timeout
         self._session: aiohttp.ClientSession | None = None
 

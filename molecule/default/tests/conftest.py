@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 from rtclient import auth, node  # noqa: E402
 from rtclient.centrifugo import CentrifugoConnection, websocket_url  # noqa: E402
 from rtclient.manifest import Manifest, load_manifest  # noqa: E402
-from rtclient.history import messages_url  # noqa: E402
+from rtclient import publish  # noqa: E402
+from rtclient.publish import post_headers  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -132,32 +133,25 @@ def client_factory(site_url, ca_file):
     return _make
 
 
-def _post_message(session, site_url: str, room: str, text: str) -> dict:
-    """Post a chat message as ``session``'s user through the site (JSON mode of the room's messages
-    view; CSRF token and same-origin headers as a browser sends them). Returns the saved message
-    (``{"id", "seq", "room", "user", "text", "created_at"}``); fails the test on any answer but 201."""
-    response = session.post(
-        messages_url(site_url, room), data={"text": text}, timeout=10, allow_redirects=False,
-        headers={"Accept": "application/json", "X-CSRFToken": session.cookies.get("csrftoken", ""),
-                 "Referer": f"{site_url}/rooms/{room}/", "Origin": site_url})
-    assert response.status_code == 201, f"post to {room}: HTTP {response.status_code} {response.text[:300]}"
-    return response.json()["message"]
-
-
 def _join_room(session, site_url: str, room: str) -> None:
     """Make ``session``'s user a member of ``room`` through the index page's join box (a POST, which
     creates an unknown room at access level ``users``)."""
-    response = session.post(
-        f"{site_url}/rooms/join/", data={"name": room}, timeout=10, allow_redirects=False,
-        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": f"{site_url}/", "Origin": site_url})
+    response = session.post(f"{site_url}/rooms/join/", data={"name": room}, timeout=10, allow_redirects=False,
+                            headers=post_headers(site_url, session.cookies.get("csrftoken", "")))
     assert response.status_code == 302 and response.headers["Location"].rstrip("/").endswith(f"/rooms/{room}"), \
         f"join {room}: HTTP {response.status_code} {response.headers.get('Location')}"
 
 
 @pytest.fixture(scope="session")
 def post_message(site_url):
-    """``post_message(session, room, text)`` -> the saved message dict (see _post_message)."""
-    return lambda session, room, text: _post_message(session, site_url, room, text)
+    """``post_message(session, room, text)`` -> the saved message dict (rtclient.publish.post_message);
+    fails the test on any answer but 201."""
+    def _post(session, room: str, text: str) -> dict:
+        try:
+            return publish.post_message(session, site_url, room, text)
+        except publish.PostError as exc:
+            pytest.fail(f"post to {room}: {exc}")
+    return _post
 
 
 @pytest.fixture(scope="session")
