@@ -298,3 +298,93 @@ def test_proxies_spread_over_nginx_hosts_else_call_gunicorn_straight():
     groups["nginx"] = []
     topo = rtstack.topology(hostvars, groups)
     assert {i["proxy_url"] for i in topo["centrifugo"]} == {"http://10.0.0.4:8001/centrifugo"}
+
+
+monitoring_filters = load_plugin("rtstack_monitoring")
+
+
+def monitored(**overrides):
+    """The five-host stack with monitoring on, Prometheus on r1."""
+    hostvars, groups = inventory(**overrides)
+    for host in hostvars:
+        hostvars[host]["monitoring_enabled"] = True
+    groups["monitoring"] = ["r1"]
+    return hostvars, groups
+
+
+def test_monitoring_is_off_by_default_and_lists_nothing():
+    topo = rtstack.topology(*inventory())
+    assert topo["monitoring"] == {"enabled": False, "servers": [], "exporters": []}
+    assert not [r for r in tiers.firewall_rules(topo, "r1") if "Prometheus" in r["comment"] or "exporter" in r["comment"]]
+
+
+def test_monitoring_without_a_monitoring_host_names_the_variable():
+    hostvars, groups = inventory()
+    for host in hostvars:
+        hostvars[host]["monitoring_enabled"] = True
+    with pytest.raises(TopologyError, match="monitoring_enabled is true but the inventory's monitoring group has no host"):
+        rtstack.topology(hostvars, groups)
+
+
+def test_monitoring_lists_every_exporter_from_the_owner_roles_ports():
+    topo = rtstack.topology(*monitored(d1={"django_metrics_port": 9900}))
+    assert topo["monitoring"]["servers"] == [{
+        "host": "r1", "address": "10.0.0.1", "prometheus_port": 9090, "alertmanager_port": 9093, "blackbox_port": 9115,
+        "prometheus_url": "http://10.0.0.1:9090", "alertmanager_url": "http://10.0.0.1:9093"}]
+    jobs = sorted((e["job"], e["host"], e["endpoint"]) for e in topo["monitoring"]["exporters"])
+    assert jobs == sorted([
+        ("node", "c1", "10.0.0.2:9100"), ("node", "c2", "10.0.0.3:9100"), ("node", "d1", "10.0.0.4:9100"),
+        ("node", "n1", "10.0.0.5:9100"), ("node", "r1", "10.0.0.1:9100"), ("redis", "r1", "10.0.0.1:9121"),
+        ("nginx", "n1", "10.0.0.5:9113"), ("nginx_log", "n1", "10.0.0.5:3903"), ("django", "d1", "10.0.0.4:9900")])
+
+
+def test_an_exporter_port_taken_by_another_service_is_refused():
+    with pytest.raises(TopologyError, match="django_metrics_port"):
+        rtstack.topology(*monitored(d1={"django_metrics_port": 8001}))
+
+
+def test_firewall_opens_exporters_to_the_monitoring_hosts_only():
+    topo = rtstack.topology(*monitored())
+    django = {r["comment"]: r for r in tiers.firewall_rules(topo, "d1")}
+    assert django["exporters: scraped by Prometheus"] == {
+        "comment": "exporters: scraped by Prometheus", "ports": [9100, 9808], "sources": ["10.0.0.1"]}
+    assert django["gunicorn and daphne: Prometheus's liveness probes (blackbox)"]["ports"] == [8001, 8101, 8102]
+    centrifugo = tiers.firewall_rules(topo, "c1")
+    assert "10.0.0.1" in centrifugo[1]["sources"]  # /metrics on the internal port
+    server = {r["comment"]: r for r in tiers.firewall_rules(topo, "r1")}
+    assert server["Prometheus and Alertmanager: the monitoring hosts"] == {
+        "comment": "Prometheus and Alertmanager: the monitoring hosts", "ports": [9090, 9093], "sources": ["10.0.0.1"]}
+
+
+def test_scrape_configs_follow_the_topology():
+    topo = rtstack.topology(*monitored(c2={"centrifugo_instances": [{"port": 8020, "internal_port": 9020},
+                                                                   {"port": 8030, "internal_port": 9030,
+                                                                    "state": "absent"}]}))
+    jobs = {job["job_name"]: job for job in monitoring_filters.scrape_configs(topo, "r1", "/accounts/login/")}
+    assert list(jobs) == ["prometheus", "alertmanager", "centrifugo", "node", "redis", "nginx", "nginx_log", "django",
+                          "blackbox_https", "blackbox_websocket", "blackbox_django"]
+    assert [(c["targets"], c["labels"]) for c in jobs["centrifugo"]["static_configs"]] == [
+        (["10.0.0.2:9000"], {"host": "c1", "node": "c1"}), (["10.0.0.3:9020"], {"host": "c2", "node": "c2-8020"})]
+    assert jobs["blackbox_https"]["params"] == {"module": ["site_https"]}
+    assert jobs["blackbox_https"]["static_configs"][0]["targets"] == ["https://10.0.0.5:443/accounts/login/"]
+    assert jobs["blackbox_websocket"]["static_configs"][0]["targets"] == ["10.0.0.5:443"]
+    assert jobs["blackbox_websocket"]["relabel_configs"][-1] == {"target_label": "__address__",
+                                                                 "replacement": "127.0.0.1:9115"}
+    assert [(c["targets"][0], c["labels"]["server"]) for c in jobs["blackbox_django"]["static_configs"]] == [
+        ("http://10.0.0.4:8001/healthz", "gunicorn"), ("http://10.0.0.4:8101/healthz", "daphne"),
+        ("http://10.0.0.4:8102/healthz", "daphne")]
+    with pytest.raises(ValueError, match="not in the monitoring group"):
+        monitoring_filters.scrape_configs(topo, "c1")
+
+
+def test_channels_only_stack_has_no_websocket_probe():
+    topo = rtstack.topology(*monitored(**{h: {"realtime_backend": "channels"} for h in ("r1", "c1", "c2", "d1", "n1")}))
+    assert "blackbox_websocket" not in {job["job_name"] for job in monitoring_filters.scrape_configs(topo, "r1")}
+
+
+def test_blackbox_site_comes_from_the_first_public_origin():
+    topo = rtstack.topology(*monitored(**{h: {"stack_public_origins": ["https://chat.example.com:8443"]}
+                                          for h in ("r1", "c1", "c2", "d1", "n1")}))
+    assert monitoring_filters.blackbox_site(topo) == {
+        "server_name": "chat.example.com", "host_header": "chat.example.com:8443", "origin": "https://chat.example.com:8443"}
+    assert monitoring_filters.blackbox_site({"site_url": ""}) == {"server_name": "", "host_header": "", "origin": ""}

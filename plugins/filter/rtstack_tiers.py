@@ -46,6 +46,8 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
             rules.append({"comment": comment, "ports": sorted(set(ports)), "sources": sources})
 
     sentinel = topo["redis_mode"] == "sentinel"
+    # Prometheus's hosts scrape the exporters and /metrics, and probe gunicorn and daphne (blackbox).
+    monitoring = ("monitoring",) if topo["monitoring"]["enabled"] else ()
     for n in topo["nginx"]:
         if n["host"] == host:
             allow("nginx: the public site", [n["http_port"]] + ([n["https_port"]] if n["https_port"] else []), None)
@@ -54,14 +56,17 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
     mine = [i for i in topo["centrifugo"] if i["host"] == host and i["state"] == "present"]
     allow("Centrifugo: clients through nginx", [i["port"] for i in mine], addresses("nginx"))
     # The other Centrifugo hosts too: a node's watchdog asks the others' API whether the broker works.
-    allow("Centrifugo: the HTTP API from Django and the other nodes' watchdogs", [i["internal_port"] for i in mine],
-          addresses("django", "centrifugo"))
+    allow("Centrifugo: the HTTP API from Django and the other nodes' watchdogs, /metrics from Prometheus",
+          [i["internal_port"] for i in mine], addresses("django", "centrifugo", *monitoring))
     # Centrifugo's proxy calls come through nginx's private server; straight only in a stack without nginx.
     allow("gunicorn: pages and Centrifugo's proxy calls through nginx",
           [g["port"] for g in topo["django"]["gunicorn"] if g["host"] == host],
           addresses("nginx") if topo["nginx"] else addresses("centrifugo"))
     allow("daphne (Django Channels): WebSockets through nginx",
           [d["port"] for d in topo["django"]["daphne"] if d["host"] == host], addresses("nginx"))
+    allow("gunicorn and daphne: Prometheus's liveness probes (blackbox)",
+          [d["port"] for kind in ("gunicorn", "daphne") for d in topo["django"][kind] if d["host"] == host],
+          addresses(*monitoring) if monitoring else [])
     redis_sources = ("centrifugo", "django", "redis", "redis_sentinel") if sentinel else ("centrifugo", "django")
     allow("Redis: the app tiers" + (", the other Redis hosts (replication) and the sentinels" if sentinel else ""),
           [r["port"] for r in topo["redis"]["servers"] if r["host"] == host], addresses(*redis_sources))
@@ -72,6 +77,11 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
     allow("PostgreSQL: Django" + (", and Centrifugo's outbox consumer" if outbox else " only"),
           [p["port"] for p in topo["postgresql"] if p["host"] == host],
           addresses("django", "centrifugo") if outbox else addresses("django"))
+    allow("exporters: scraped by Prometheus",
+          [e["port"] for e in topo["monitoring"]["exporters"] if e["host"] == host], addresses("monitoring"))
+    allow("Prometheus and Alertmanager: the monitoring hosts",
+          [p for s in topo["monitoring"]["servers"] if s["host"] == host
+           for p in (s["prometheus_port"], s["alertmanager_port"])], addresses("monitoring"))
     return rules
 
 

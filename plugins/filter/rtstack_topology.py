@@ -42,17 +42,23 @@ TIER_GROUPS = {
     "centrifugo": "centrifugo",
     "django": "django",
     "nginx": "nginx",
+    "monitoring": "monitoring",
 }
 
 #: The public variables the topology reads from each host (inventory, group_vars, host_vars),
 #: by the role that owns them; when a host does not set one, the owner role's default applies.
 WIRING = {
-    "redis": ("redis_port", "redis_sentinel_port", "redis_sentinel_master_name", "redis_mode"),
-    "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user", "postgresql_outbox_user"),
+    "redis": ("redis_port", "redis_sentinel_port", "redis_sentinel_master_name", "redis_mode",
+              "redis_exporter_port", "redis_sentinel_exporter_port"),
+    "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user", "postgresql_outbox_user",
+                   "postgresql_exporter_port"),
     "centrifugo": ("centrifugo_port", "centrifugo_internal_port", "centrifugo_state", "centrifugo_service",
                    "centrifugo_version", "centrifugo_client_auth"),
-    "django": ("django_port", "django_daphne_ports"),
-    "nginx": ("nginx_listen_port", "nginx_tls_listen_port", "nginx_tls_enabled", "nginx_internal_port"),
+    "django": ("django_port", "django_daphne_ports", "django_metrics_port"),
+    "nginx": ("nginx_listen_port", "nginx_tls_listen_port", "nginx_tls_enabled", "nginx_internal_port",
+              "nginx_exporter_port", "nginx_log_exporter_port"),
+    "monitoring": ("monitoring_prometheus_port", "monitoring_alertmanager_port", "monitoring_blackbox_port",
+                   "monitoring_node_exporter_port"),
 }
 
 #: Stack-wide choices (group_vars all) that no role owns, and their defaults (roles read them from the
@@ -66,6 +72,7 @@ STACK_DEFAULTS = {
     "stack_centrifugo_transports": ["websocket", "http_stream", "sse"],
     "stack_centrifugo_uni_transports": [],
     "stack_personal_namespace": "personal",
+    "monitoring_enabled": False,
 }
 
 #: The outbox (app/chat/outbox.py): the app's table Centrifugo's PostgreSQL consumer reads (the
@@ -253,6 +260,9 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
                              # proxy_url: where its proxies call Django (below)
              "django": {"gunicorn": [{host, address, port, url}], "daphne": [{host, address, port, url}]},
              "nginx": [{host, address, http_port, https_port, internal_port, proxy_url}],
+             "monitoring": {"enabled", "servers": [{host, address, prometheus_port, alertmanager_port, blackbox_port,
+                                                   prometheus_url, alertmanager_url}],
+                            "exporters": [{job, host, address, port, endpoint, variable}]},   # monitoring_enabled
              # proxy_url: the private, load-balanced endpoint of Centrifugo's proxy calls to Django
              "versions": {"centrifugo"}}
 
@@ -358,12 +368,64 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     for inst in centrifugo:
         inst["proxy_url"] = bases[cluster_hosts.index(inst["host"]) % len(bases)] if bases else ""
 
+    topo["monitoring"] = _monitoring(str(stack("monitoring_enabled")).lower() in ("true", "1", "yes"),
+                                     var, addresses, names, members, topo)
+
     versions = {}
     if members["centrifugo"]:
         versions["centrifugo"] = str(var(members["centrifugo"][0], "centrifugo_version"))
     topo["versions"] = versions
     _check_listeners(topo)
     return topo
+
+
+#: Each exporter's scrape job (README of roles/monitoring, "Scrape jobs"): job -> (tier whose hosts run it,
+#: the variable of its port). Node exporter runs on every host of the stack.
+EXPORTERS = {
+    "node": ("*", "monitoring_node_exporter_port"),
+    "redis": ("redis", "redis_exporter_port"),
+    "redis_sentinel": ("redis_sentinel", "redis_sentinel_exporter_port"),
+    "postgresql": ("postgresql", "postgresql_exporter_port"),
+    "nginx": ("nginx", "nginx_exporter_port"),
+    "nginx_log": ("nginx", "nginx_log_exporter_port"),
+    "django": ("django", "django_metrics_port"),
+}
+
+
+def _monitoring(enabled: bool, var: Callable[[str, str], Any], addresses: Mapping[str, str], names: Sequence[str],
+                members: Mapping[str, Sequence[str]], topo: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``monitoring`` entry: the Prometheus hosts and every exporter's listener (``monitoring_enabled``).
+
+    Returns:
+        ``{"enabled": bool, "servers": [{host, address, prometheus_port, alertmanager_port, blackbox_port,
+        prometheus_url, alertmanager_url}], "exporters": [{job, host, address, port, endpoint, variable}]}``;
+        both lists empty when monitoring is off. The sentinel exporters are listed in redis_mode sentinel only.
+
+    Raises:
+        TopologyError: monitoring is on and the ``monitoring`` group has no host, or a port is not a TCP port.
+    """
+    if not enabled:
+        return {"enabled": False, "servers": [], "exporters": []}
+    if not members["monitoring"]:
+        raise TopologyError("monitoring_enabled is true but the inventory's monitoring group has no host: add the host "
+                            "that runs Prometheus and Alertmanager to the group monitoring, or set monitoring_enabled: "
+                            "false (README of roles/monitoring).")
+    servers = []
+    for h in members["monitoring"]:
+        ports = {key: _port(var(h, f"monitoring_{key}"), h, f"monitoring_{key}")
+                 for key in ("prometheus_port", "alertmanager_port", "blackbox_port")}
+        servers.append(dict(ports, host=h, address=addresses[h],
+                            prometheus_url=f"http://{addresses[h]}:{ports['prometheus_port']}",
+                            alertmanager_url=f"http://{addresses[h]}:{ports['alertmanager_port']}"))
+    sentinel_hosts = {s["host"] for s in topo["redis"]["sentinels"]}
+    exporters = []
+    for job, (tier, variable) in EXPORTERS.items():
+        hosts = names if tier == "*" else members[tier]
+        for h in hosts:
+            if job == "redis_sentinel" and h not in sentinel_hosts:
+                continue
+            exporters.append(_endpoint(h, addresses[h], _port(var(h, variable), h, variable), job=job, variable=variable))
+    return {"enabled": True, "servers": servers, "exporters": exporters}
 
 
 def listeners(topo: Mapping[str, Any]) -> list[tuple[str, int, str, str]]:
@@ -389,6 +451,11 @@ def listeners(topo: Mapping[str, Any]) -> list[tuple[str, int, str, str]]:
         if s["https_port"]:
             out.append((s["address"], s["https_port"], s["host"], "nginx_tls_listen_port"))
         out.append((s["address"], s["internal_port"], s["host"], "nginx_internal_port"))
+    for s in topo["monitoring"]["servers"]:
+        out.append((s["address"], s["prometheus_port"], s["host"], "monitoring_prometheus_port"))
+        out.append((s["address"], s["alertmanager_port"], s["host"], "monitoring_alertmanager_port"))
+    for e in topo["monitoring"]["exporters"]:
+        out.append((e["address"], e["port"], e["host"], e["variable"]))
     return out
 
 
