@@ -96,9 +96,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chat",
+    # Request, response and database metrics (prometheus_client); the chat-metrics unit serves them.
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "django.middleware.security.SecurityMiddleware",
     "chat.db_errors.DatabaseUnavailableMiddleware",  # 503 + Retry-After when the DB is down
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,6 +110,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the response's status
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -139,6 +143,8 @@ if not _database_url:
 DATABASES = {
     "default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
 }
+# django-prometheus's wrappers of Django's own backends count queries, errors and connections.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -51,7 +51,7 @@ def test_database_url_required_when_not_debug(load):
 def test_debug_defaults(load):
     s = load(DJANGO_DEBUG="1")
     assert s["DEBUG"] is True and s["SECRET_KEY"]
-    assert s["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert s["DATABASES"]["default"]["ENGINE"] == "django_prometheus.db.backends.sqlite3"
     assert str(s["DATABASES"]["default"]["NAME"]).endswith("db.sqlite3")
     assert s["STATIC_URL"] == "/static/"
     assert s["CHAT_WEBSOCKET_PATH"] == "/connection/websocket"
@@ -76,7 +76,7 @@ def test_production_env(load):
     assert s["CSRF_TRUSTED_ORIGINS"] == ["https://chat.example.org"]
     db = s["DATABASES"]["default"]
     assert (db["ENGINE"], db["HOST"], db["PORT"], db["NAME"]) == (
-        "django.db.backends.postgresql", "10.0.0.4", 5432, "chat")
+        "django_prometheus.db.backends.postgresql", "10.0.0.4", 5432, "chat")
     assert s["STATIC_ROOT"] == "/srv/chat/static" and s["STATIC_URL"] == "/assets/"
     assert s["LOGGING"]["root"]["level"] == "WARNING"
     assert s["LOGGING"]["handlers"]["stdout"]["stream"] == "ext://sys.stdout"
