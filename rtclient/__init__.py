@@ -10,7 +10,10 @@ benchmark (``python -m bench``). One job per module:
   chat messages posted through Django's messages view);
 - :mod:`rtclient.history`: the gap fill, a room's messages after an id from Django's database;
 - :mod:`rtclient.hosts`: Docker-side helpers (exec in a test-host container);
-- :mod:`rtclient.tls`: the TLS context of a ``wss://`` client.
+- :mod:`rtclient.tls`: the TLS context of a ``wss://`` client;
+- :mod:`rtclient.node`: centrifuge-js under Node (every transport);
+- :mod:`rtclient.prometheus`: Prometheus's HTTP API (queries, targets) and the test stacks' alert sink;
+- :mod:`rtclient.dashboards`: the Grafana dashboards' panel queries, as plain Prometheus queries.
 
 Nothing here is a stand-in: the session cookie comes from Django's real login form, and every
 WebSocket goes to a real Centrifugo node or daphne process (directly or through nginx).

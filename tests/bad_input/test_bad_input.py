@@ -44,6 +44,8 @@ def good_groups() -> dict[str, dict[str, dict]]:
                        "bad-centrifugo-2": {"rtstack_private_address": "127.0.0.3"}},
         "django": {"bad-django-1": {"rtstack_private_address": "127.0.0.4"}},
         "nginx": {"bad-nginx-1": {"rtstack_private_address": "127.0.0.5"}},
+        # The local inventory turns monitoring on: Prometheus beside Redis, as inventories/local does.
+        "monitoring": {"bad-redis-1": {}},
     }
 
 
@@ -181,6 +183,10 @@ CASES = [
      'never a single string: the lists are declarative'),
     ("room-with-unknown-access-level", good_groups(), {"django_rooms": [{"name": "ops", "access": "public"}]},
      "django_rooms: every room needs a name"),
+    ("monitoring-without-a-monitoring-host", without(good_groups(), "monitoring"), None,
+     "monitoring_enabled is true but the inventory's monitoring group has no host"),
+    ("alert-webhook-not-a-url", good_groups(), {"monitoring_alert_webhook_url": "alerts.example.com/hook"},
+     "monitoring_alert_webhook_url must be empty or an http:// or https:// URL"),
 ]
 
 

@@ -53,7 +53,8 @@ PATHS = [
     ("centrifugo", "django", "django", False),
     ("centrifugo", "nginx", "nginx-internal", True),
     ("django", "nginx", "nginx-internal", False),
-    ("redis", "django", "django", False),
+    # The monitoring host (beside Redis in the local inventory) probes gunicorn and daphne (blackbox).
+    ("monitoring", "django", "django", True),
 ]
 
 

@@ -28,6 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from rtclient import prometheus
 from rtclient.hosts import docker
 from rtclient.playbook import run_playbook
 from rtclient.publish import node_client_counts
@@ -130,6 +131,12 @@ def test_kill_the_redis_master(loop, load, manifest, nodes, api_key, figures):
     assert not converge.changed(), f"converging Redis after the failover changed {converge.changed()}"
     assert sentinel_master(manifest)[0] == new_master[0], "the converge moved the master back"
     assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
+    # Monitoring saw the failover: RedisMasterChanged reached the alert sink (roles/monitoring).
+    alert = wait_until(lambda: prometheus.first_notification(
+        manifest["monitoring"]["servers"][0]["host"], "RedisMasterChanged", "firing", killed_wall), 90,
+        interval=2, what="RedisMasterChanged at the alert sink")
+    figures["kill_redis_master"]["master_changed_alert_after_kill_s"] = round(alert.received - killed_wall, 1)
+    print(f"\n[kill_redis_master] RedisMasterChanged at the sink {alert.received - killed_wall:.1f} s after the kill")
 
 
 def test_rolling_upgrade_under_load(loop, load, nodes, figures):

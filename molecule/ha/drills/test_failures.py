@@ -21,7 +21,7 @@ import time
 import pytest
 import requests
 
-from rtclient import auth
+from rtclient import auth, prometheus
 from rtclient.centrifugo import CentrifugoConnection, websocket_url
 from rtclient.hosts import docker
 
@@ -119,7 +119,7 @@ def test_cut_a_centrifugo_host_from_redis(loop, load, manifest, nodes, figures):
     units = [node.unit for node in manifest.centrifugo_on(host)]
     window = run(loop, load.start_window())
     run(loop, asyncio.sleep(2.0))
-    cut_at = time.monotonic()
+    cut_at, cut_wall = time.monotonic(), time.time()
     cut = cut_from_redis(host, manifest)
     try:
         wait_until(lambda: not any(unit_active(host, unit) for unit in units), 60, interval=0.2,
@@ -145,6 +145,11 @@ def test_cut_a_centrifugo_host_from_redis(loop, load, manifest, nodes, figures):
            clients_resubscribed=len(load.resubscribe_times(cut_at)), **tally)
     assert receiving_s != float("inf"), "some clients received nothing within 30 s of the drain"
     assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
+    # Monitoring saw the cut: CentrifugoRedisPubSubErrors for the cut host reached the alert sink.
+    alert = wait_until(lambda: prometheus.first_notification(
+        manifest["monitoring"]["servers"][0]["host"], "CentrifugoRedisPubSubErrors", "firing", cut_wall, host=host), 90,
+        interval=2, what=f"CentrifugoRedisPubSubErrors for {host} at the alert sink")
+    figures["cut_centrifugo_host_from_redis"]["pub_sub_errors_alert_after_cut_s"] = round(alert.received - cut_wall, 1)
 
 
 def test_every_centrifugo_instance_down(loop, load, nodes, figures):
