@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -100,25 +101,41 @@ SINK_FILE = "/var/lib/rtstack-alert-sink/alerts.jsonl"
 
 @dataclass(frozen=True)
 class Notification:
-    """One alert of one webhook call: when the sink got it (unix seconds), its status (``firing`` or
-    ``resolved``), name and labels."""
+    """One alert of one webhook call: when the sink got it and when the alert started firing (unix seconds;
+    Alertmanager's ``startsAt``), its status (``firing`` or ``resolved``), name and labels."""
 
     received: float
+    starts_at: float
     status: str
     alertname: str
     labels: dict[str, str]
 
 
+def _unix(timestamp: str) -> float:
+    """RFC 3339 (Alertmanager's, nanoseconds and ``Z``) as unix seconds; 0.0 if absent."""
+    if not timestamp:
+        return 0.0
+    head, _, tail = timestamp.replace("Z", "+00:00").partition(".")
+    if tail:  # keep microseconds: fromisoformat takes at most 6 fraction digits on every Python here
+        digits = tail[:len(tail) - len(tail.lstrip("0123456789"))]
+        zone = tail[len(digits):]
+        head = f"{head}.{digits[:6]}{zone}"
+    return datetime.fromisoformat(head).timestamp()
+
+
 def notifications(sink_text: str) -> list[Notification]:
-    """The alerts of the sink file's lines (each line ``{"received", "payload"}``), in order."""
+    """The alerts of the sink file's lines (each line ``{"received", "payload"}``), in order. A line that is
+    not JSON (the sink still writing it) is skipped."""
     out = []
     for line in sink_text.splitlines():
-        if not line.strip():
+        try:
+            entry = json.loads(line)
+        except ValueError:
             continue
-        entry = json.loads(line)
         for alert in entry["payload"].get("alerts", []):
             labels = alert.get("labels", {})
-            out.append(Notification(entry["received"], alert.get("status", ""), labels.get("alertname", ""), labels))
+            out.append(Notification(entry["received"], _unix(alert.get("startsAt", "")), alert.get("status", ""),
+                                    labels.get("alertname", ""), labels))
     return out
 
 
@@ -133,8 +150,10 @@ def sink_notifications(host: str, since: float = 0.0) -> list[Notification]:
 
 def first_notification(host: str, alertname: str, status: str, since: float, **labels: str) -> Notification | None:
     """The first alert named ``alertname`` with ``status`` (``firing``/``resolved``) and every label of
-    ``labels``, received by the sink on ``host`` at or after ``since``; None if there is none yet."""
+    ``labels`` that started firing at or after ``since`` (unix seconds; Alertmanager re-sends a group's alerts
+    that fired earlier), as the sink on ``host`` received it; None if there is none yet."""
     for n in sink_notifications(host, since):
-        if n.alertname == alertname and n.status == status and all(n.labels.get(k) == v for k, v in labels.items()):
+        if (n.alertname == alertname and n.status == status and n.starts_at >= since
+                and all(n.labels.get(k) == v for k, v in labels.items())):
             return n
     return None

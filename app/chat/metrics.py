@@ -24,8 +24,17 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 
+#: The label that tells the servers of a host apart: the name of each one's directory (``gunicorn``,
+#: ``daphne-8101``). Each server's counters restart from zero when that server restarts (its directory is
+#: emptied); summed over servers, one restart would look like a partial drop, which Prometheus reads as a
+#: reset of the whole sum. Per server, each series resets on its own, as counters should.
+SERVER_LABEL = "server"
+
+
 class HostCollector:
-    """A prometheus_client collector of every multiprocess directory under one root.
+    """A prometheus_client collector of every multiprocess directory under one root: each directory's
+    processes summed (MultiProcessCollector's merge), its samples labelled with ``server`` = the directory's
+    name.
 
     Args:
         root: directory whose subdirectories are the servers' ``PROMETHEUS_MULTIPROC_DIR`` (one level).
@@ -39,9 +48,21 @@ class HostCollector:
         return sorted(glob.glob(os.path.join(self.root, "*", "*.db")))
 
     def collect(self) -> Iterable[Metric]:
-        """The metrics of all the files, summed across processes as MultiProcessCollector does
-        (counters and histograms add up; gauges follow their multiprocess_mode)."""
-        return MultiProcessCollector.merge(self.files(), accumulate=True)
+        """Every server's metrics: counters and histograms added up over its processes, gauges following their
+        multiprocess_mode; one family per metric name, with each server's samples. A directory that vanishes
+        during the read (its server restarting) is left out of this scrape."""
+        families: dict[str, Metric] = {}
+        for directory in sorted(glob.glob(os.path.join(self.root, "*", ""))):
+            server = os.path.basename(os.path.dirname(directory))
+            try:
+                merged = MultiProcessCollector.merge(glob.glob(os.path.join(directory, "*.db")), accumulate=True)
+            except FileNotFoundError:
+                continue
+            for metric in merged:
+                family = families.setdefault(metric.name, Metric(metric.name, metric.documentation, metric.type))
+                for sample in metric.samples:
+                    family.samples.append(sample._replace(labels={**sample.labels, SERVER_LABEL: server}))
+        return list(families.values())
 
 
 def registry(root: str) -> CollectorRegistry:

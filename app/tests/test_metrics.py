@@ -1,5 +1,5 @@
-"""chat.metrics: one scrape sums the samples of every server's processes (prometheus_client's
-multiprocess files, one directory per server), and serves them over HTTP."""
+"""chat.metrics: one scrape sums the samples of each server's processes (prometheus_client's
+multiprocess files, one directory per server, labelled with it), and serves them over HTTP."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from prometheus_client import generate_latest
 
 COUNT = """
 from prometheus_client import Counter
-Counter("rtstack_test_requests", "test", ["server"]).labels(server="{label}").inc({n})
+Counter("rtstack_test_requests", "test", ["kind"]).labels(kind="{label}").inc({n})
 """
 
 
@@ -32,8 +32,10 @@ def test_one_scrape_sums_every_process_of_every_server(tmp_path):
     _process(tmp_path / "daphne-8101", "asgi", 5)
     assert len(HostCollector(str(tmp_path)).files()) == 3
     text = generate_latest(registry(str(tmp_path))).decode()
-    assert 'rtstack_test_requests_total{server="wsgi"} 5.0' in text
-    assert 'rtstack_test_requests_total{server="asgi"} 5.0' in text
+    # Each server's processes summed, each server its own series (its counters reset on their own).
+    assert 'rtstack_test_requests_total{kind="wsgi",server="gunicorn"} 5.0' in text
+    assert 'rtstack_test_requests_total{kind="asgi",server="daphne-8101"} 5.0' in text
+    assert text.count("# TYPE rtstack_test_requests_total counter") == 1
 
 
 def test_an_empty_root_scrapes_empty(tmp_path):
@@ -57,7 +59,7 @@ def test_the_exporter_serves_them_over_http(tmp_path):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        assert 'rtstack_test_requests_total{server="wsgi"} 7.0' in body
+        assert 'rtstack_test_requests_total{kind="wsgi",server="gunicorn"} 7.0' in body
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0

@@ -105,11 +105,12 @@ def test_one_scrape_of_the_app_sums_every_process(manifest, host_by_name):
     django = manifest["monitoring"]["exporters"]
     endpoint = next(e for e in django if e["job"] == "django")
     metrics_url = f"http://{endpoint['endpoint']}/metrics"
-    pattern = re.compile(r'^django_http_responses_total_by_status_total\{status="404"\} ([0-9.e+]+)$', re.M)
+    # One series per server (label server: gunicorn, daphne-<port>), each summed over its processes.
+    pattern = re.compile(r'^django_http_responses_total_by_status_total\{([^}]*)\} ([0-9.e+]+)$', re.M)
 
     def count() -> float:
-        match = pattern.search(requests.get(metrics_url, timeout=10).text)
-        return float(match.group(1)) if match else 0.0
+        return sum(float(value) for labels, value in pattern.findall(requests.get(metrics_url, timeout=10).text)
+                   if 'status="404"' in labels)
     servers = [g.url for g in manifest.gunicorn_on(endpoint["host"])] + \
         [f"http://{d.address}:{d.port}" for d in manifest.daphne_on(endpoint["host"])]
     before = count()
@@ -142,15 +143,18 @@ def test_exporters_answer_the_monitoring_hosts_only(manifest, host_by_name, grou
 
 
 SECRETS = ("redis_requirepass", "redis_exporter_password", "redis_centrifugo_password", "redis_django_password",
-           "centrifugo_http_api_key", "centrifugo_token_key", "centrifugo_admin_password", "django_secret_key")
+           "redis_replication_password", "redis_sentinel_password", "redis_sentinel_auth_password",
+           "centrifugo_http_api_key", "centrifugo_token_key", "centrifugo_admin_password", "centrifugo_admin_secret",
+           "django_secret_key", "postgresql_app_password")
 
 
 def test_no_secret_in_a_world_readable_monitoring_file(host_by_name):
     """The exporters' and Prometheus's configuration files that anyone on the host can read hold no secret."""
-    secrets = [read_credential(name) for name in SECRETS]
+    secrets = [read_credential(name) for name in SECRETS if (Path(os.environ["RTSTACK_CREDENTIALS_DIR"]) / name).exists()]
     leaks = []
     for name, host in host_by_name.items():
-        files = host.run("find /etc/prometheus /etc/default /etc/mtail -type f -perm -o=r 2>/dev/null").stdout.split()
+        files = host.run("find /etc/prometheus /etc/default /etc/mtail /etc/systemd/system -type f -perm -o=r "
+                         "2>/dev/null").stdout.split()
         for path in files:
             text = host.file(path).content_string
             leaks += [f"{name}:{path}" for secret in secrets if secret and secret in text]
@@ -167,5 +171,6 @@ def test_the_redis_exporter_user_reads_statistics_only(manifest, host_by_name):
         return host.run("redis-cli --no-auth-warning -h 127.0.0.1 -p %s --user exporter --pass %s" + " %s" * len(command),
                         str(server.port), password, *command).stdout
     assert "redis_version" in run("INFO", "server")
-    for command in (("GET", "anything"), ("SET", "anything", "1"), ("PUBLISH", "rooms:x", "1"), ("CONFIG", "SET", "maxclients", "1")):
+    for command in (("GET", "anything"), ("SET", "anything", "1"), ("PUBLISH", "rooms:x", "1"),
+                    ("CONFIG", "SET", "maxclients", "1"), ("CONFIG", "GET", "masterauth"), ("SLOWLOG", "GET")):
         assert "NOPERM" in run(*command), command
