@@ -139,20 +139,23 @@ def notifications(sink_text: str) -> list[Notification]:
     return out
 
 
-def sink_notifications(host: str, since: float = 0.0) -> list[Notification]:
-    """The alerts the alert sink on test host ``host`` (a container) received at or after ``since`` (unix
+def sink_notifications(sink_host: str, since: float = 0.0) -> list[Notification]:
+    """The alerts the alert sink on test host ``sink_host`` (a container) received at or after ``since`` (unix
     seconds), read with ``docker exec``; none if the sink has received nothing yet."""
     from rtclient.hosts import exec_in
 
-    text = exec_in(host, ["cat", SINK_FILE], check=False).stdout
+    text = exec_in(sink_host, ["cat", SINK_FILE], check=False).stdout
     return [n for n in notifications(text) if n.received >= since]
 
 
-def first_notification(host: str, alertname: str, status: str, since: float, **labels: str) -> Notification | None:
+def first_notification(sink_host: str, alertname: str, status: str, since: float,
+                       labels: dict[str, str] | None = None) -> Notification | None:
     """The first alert named ``alertname`` with ``status`` (``firing``/``resolved``) and every label of
-    ``labels`` that started firing at or after ``since`` (unix seconds; Alertmanager re-sends a group's alerts
-    that fired earlier), as the sink on ``host`` received it; None if there is none yet."""
-    for n in sink_notifications(host, since):
+    ``labels`` (e.g. ``{"host": ...}``: a mapping, so that an alert's ``host`` label never collides with the
+    sink's host) that started firing at or after ``since`` (unix seconds; Alertmanager re-sends a group's
+    alerts that fired earlier), as the sink on ``sink_host`` received it; None if there is none yet."""
+    labels = labels or {}
+    for n in sink_notifications(sink_host, since):
         if (n.alertname == alertname and n.status == status and n.starts_at >= since
                 and all(n.labels.get(k) == v for k, v in labels.items())):
             return n

@@ -30,7 +30,8 @@ def test_a_stopped_centrifugo_instance_fires_its_alert_and_resolves_it():
         server["prometheus_url"], f'up{{job="centrifugo",node="{victim.name}"}} == 1'), 60)
 
     def notified(status: str, since: float):
-        return prometheus.first_notification(server["host"], "CentrifugoInstanceDown", status, since, node=victim.name)
+        return prometheus.first_notification(server["host"], "CentrifugoInstanceDown", status, since,
+                                           {"node": victim.name})
     stopped, stopped_wall = time.monotonic(), time.time()
     exec_in(victim.host, ["systemctl", "stop", victim.unit])
     try:
