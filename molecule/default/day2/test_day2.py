@@ -3,6 +3,8 @@ what an ops engineer runs once the stack is up must work and tell the truth.
 
 * ``--limit`` to every single host and every group converges with ``changed=0``;
 * ``--check --diff`` on the whole stack reports ``changed=0`` on every host, rc 0;
+* ``--check --diff`` on a host converged before monitoring was switched on (its exporter and metrics unit
+  removed) reports what it would install, rc 0, and the converge after it installs and starts them;
 * a tier playbook run alone (``playbooks/nginx.yml``, the whole inventory) works, ``changed=0``;
 * a changed nginx setting applied with ``--limit nginx`` reaches the nginx host, and only it;
 * converging one host while another host of the stack is stopped succeeds, with a warning that names
@@ -65,6 +67,26 @@ def test_limit_to_one_host_or_group_changes_nothing(limit):
 def test_check_diff_on_the_converged_stack_changes_nothing():
     run = timed("site.yml --check --diff", run_playbook("site.yml", "--check", "--diff"))
     assert_no_change(run, set(STACK_HOSTS))
+
+
+def test_check_diff_on_a_host_before_its_exporters_exist():
+    """Switching monitoring on for a stack converged without it: on the Django host (the node exporter's
+    package, the app's metrics unit), a dry run must not fail on the units the real run installs; the real run
+    then installs and starts them (verify checks that every target is up)."""
+    host = MANIFEST.hosts_in("django")[0]
+    units = ["chat-metrics", "prometheus-node-exporter"]
+    for argv in (["systemctl", "disable", "--now", *units],
+                 ["rm", "-f", "/etc/systemd/system/chat-metrics.service"], ["systemctl", "daemon-reload"],
+                 ["apt-get", "purge", "-y", "-q", "prometheus-node-exporter"]):
+        hosts.exec_in(host, argv, timeout=180)
+    check = timed(f"site.yml --check --diff --limit {host} (exporters removed)",
+                  run_playbook("site.yml", "--check", "--diff", "--limit", host))
+    converge = timed(f"site.yml --limit {host} (exporters back)", run_playbook("site.yml", "--limit", host))
+    assert check.returncode == 0, check.tail()
+    assert set(check.changed()) == {host}, check.changed()
+    assert converge.returncode == 0, converge.tail()
+    for unit in units:
+        assert hosts.exec_in(host, ["systemctl", "is-active", unit], check=False).stdout.strip() == "active", unit
 
 
 def test_a_tier_playbook_runs_alone():
