@@ -377,6 +377,16 @@ def test_scrape_configs_follow_the_topology():
         monitoring_filters.scrape_configs(topo, "c1")
 
 
+def test_exporter_is_the_hosts_listener_of_its_job():
+    topo = rtstack.topology(*monitored())
+    assert monitoring_filters.exporter(topo, "d1", "django") == {
+        "job": "django", "host": "d1", "address": "10.0.0.4", "port": 9808, "endpoint": "10.0.0.4:9808",
+        "variable": "django_metrics_port"}
+    assert monitoring_filters.exporter(topo, "r1", ["redis", "redis_sentinel"])["job"] == "redis"
+    assert monitoring_filters.exporter(topo, "c1", "django") == {}
+    assert monitoring_filters.exporter(rtstack.topology(*inventory()), "d1", "node") == {}
+
+
 def test_channels_only_stack_has_no_websocket_probe():
     topo = rtstack.topology(*monitored(**{h: {"realtime_backend": "channels"} for h in ("r1", "c1", "c2", "d1", "n1")}))
     assert "blackbox_websocket" not in {job["job_name"] for job in monitoring_filters.scrape_configs(topo, "r1")}

@@ -3,6 +3,7 @@ unit-tested in tests/test_plugins.py):
 
 * ``rtstack_scrape_configs(topology, host)``: the ``scrape_configs`` of the Prometheus on ``host``.
 * ``rtstack_blackbox_site(topology)``: the public site's URL parts the blackbox probes send.
+* ``rtstack_exporter(topology, host, jobs)``: the listener of the exporter a tier's role runs on ``host``.
 
 Every target carries a ``host`` label (the inventory host); ``instance`` stays "address:port", or the
 probed URL for the blackbox jobs (roles/monitoring/README.md, "Scrape jobs").
@@ -10,7 +11,7 @@ probed URL for the blackbox jobs (roles/monitoring/README.md, "Scrape jobs").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +38,28 @@ def blackbox_site(topo: Mapping[str, Any]) -> dict[str, str]:
         return {"server_name": "", "host_header": "", "origin": ""}
     parts = urlsplit(site)
     return {"server_name": parts.hostname or "", "host_header": parts.netloc, "origin": f"{parts.scheme}://{parts.netloc}"}
+
+
+def exporter(topo: Mapping[str, Any], host: str, jobs: str | Sequence[str]) -> dict[str, Any]:
+    """The exporter that ``host`` runs for one of ``jobs``, as the topology lists it: the first, in the topology's
+    order, whose job is ``jobs`` (a job name) or one of them (a list: a Redis host runs the server's exporter
+    or, if it runs only a sentinel, the sentinel's).
+
+    Args:
+        topo: a topology (rtstack_topology.topology).
+        host: an inventory host name.
+        jobs: a scrape job name (``node``, ``redis``, ``redis_sentinel``, ``postgresql``, ``nginx``,
+            ``nginx_log``, ``django``) or a list of them.
+
+    Returns:
+        ``{job, host, address, port, endpoint, variable}`` (``endpoint`` is "address:port"); ``{}`` when
+        monitoring is off or ``host`` runs none of them.
+    """
+    wanted = {jobs} if isinstance(jobs, str) else set(jobs)
+    for entry in topo["monitoring"]["exporters"]:
+        if entry["host"] == host and entry["job"] in wanted:
+            return dict(entry)
+    return {}
 
 
 def _static(job: str, targets: list[tuple[str, dict[str, str]]], **extra: Any) -> dict[str, Any] | None:
@@ -125,4 +148,5 @@ class FilterModule:
     """The monitoring role's filters."""
 
     def filters(self) -> dict[str, Any]:  # noqa: D102
-        return {"rtstack_scrape_configs": scrape_configs, "rtstack_blackbox_site": blackbox_site}
+        return {"rtstack_scrape_configs": scrape_configs, "rtstack_blackbox_site": blackbox_site,
+                "rtstack_exporter": exporter}
