@@ -59,6 +59,17 @@ def values(base_url: str, expr: str) -> dict[tuple[tuple[str, str], ...], float]
             for item in query(base_url, expr)}
 
 
+def firing(base_url: str, alertname: str, labels: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """The label sets of the alerts named ``alertname`` that Prometheus has firing now (its ``ALERTS`` series
+    with ``alertstate="firing"``), restricted to those carrying every label of ``labels``; empty if none.
+
+    Raises:
+        PrometheusError: as :func:`query`.
+    """
+    matchers = {"alertname": alertname, "alertstate": "firing", **(labels or {})}
+    selector = ",".join(f'{key}="{value}"' for key, value in sorted(matchers.items()))
+    return [item["metric"] for item in query(base_url, f"ALERTS{{{selector}}}")]
+
 @dataclass(frozen=True)
 class Target:
     """An active scrape target: its job, labels (``host``, ``instance``...), health (``up``, ``down`` or
