@@ -187,6 +187,8 @@ CASES = [
      "monitoring_enabled is true but the inventory's monitoring group has no host"),
     ("alert-webhook-not-a-url", good_groups(), {"monitoring_alert_webhook_url": "alerts.example.com/hook"},
      "monitoring_alert_webhook_url must be empty or an http:// or https:// URL"),
+    ("exporter-password-with-a-dollar", good_groups(), {"redis_exporter_password": "0123456789abcdef$HOME"},
+     "monitoring_enabled needs redis_exporter_password (at least 16 characters, without spaces, double quotes"),
 ]
 
 
