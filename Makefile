@@ -3,6 +3,7 @@
 #   make down    remove the local test hosts
 #   make test    lint, app tests, bad-input tests and both molecule scenarios (what CI runs)
 #   make bench   redeploy the local hosts fresh (timed), then load both realtime paths; results in bench/results/
+#   RTSTACK_DEBIAN_RELEASE=trixie make up   the local hosts on Debian 13 (default: bookworm, Debian 12)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -13,8 +14,12 @@ export DOCKER_HOST ?= unix:///var/run/docker.sock
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 LOCAL_INV := inventories/local/hosts.yml
+# The release of the local hosts (make up, make bench): bookworm (Debian 12) or trixie (Debian 13). The molecule
+# scenarios name their images themselves and use both.
+export RTSTACK_DEBIAN_RELEASE ?= bookworm
+export RTSTACK_IMAGE := rtstack/debian$(if $(filter trixie,$(RTSTACK_DEBIAN_RELEASE)),13,12)-systemd:latest
 
-.PHONY: help deps venv docker image artifacts node-client up down lint test-app test-bad-input test-plugins test-unit molecule molecule-default molecule-ha test test-bench bench
+.PHONY: help deps venv docker image images artifacts node-client up down lint test-app test-bad-input test-plugins test-unit molecule molecule-default molecule-ha test test-bench bench
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -34,7 +39,12 @@ docker:
 	scripts/docker-engine.sh
 
 image: docker
-	scripts/build-image.sh
+	scripts/build-image.sh $(RTSTACK_DEBIAN_RELEASE) $(RTSTACK_IMAGE)
+
+# Both releases' images, for the molecule scenarios.
+images: docker
+	scripts/build-image.sh bookworm
+	scripts/build-image.sh trixie
 
 artifacts: venv
 	scripts/build-artifacts.sh $(PY)
@@ -88,12 +98,12 @@ test-unit: lint test-app test-bad-input test-bench test-plugins
 molecule: molecule-default molecule-ha
 
 # The whole stack on 5 hosts: converge, idempotence, day-2 operations, verify.
-molecule-default: deps venv image artifacts node-client
+molecule-default: deps venv images artifacts node-client
 	molecule test -s default
 
 # Scaled out (3 Centrifugo nodes, Redis Sentinel, 2 Django hosts, PostgreSQL) with failure drills
 # under load as its side_effect step.
-molecule-ha: deps venv image artifacts node-client
+molecule-ha: deps venv images artifacts node-client
 	molecule test -s ha
 
 test: test-unit molecule

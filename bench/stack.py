@@ -31,7 +31,7 @@ PROCESS_PATTERNS = {
     "centrifugo": ("/usr/local/bin/centrifugo",),
     "daphne": ("/bin/daphne",),
     "gunicorn": ("/bin/gunicorn",),
-    "redis": ("redis-server",),
+    "redis": ("redis-server", "valkey-server"),
 }
 #: The processes each realtime path is made of (what "server CPU" sums).
 PATHS = {
@@ -138,7 +138,7 @@ class Stack:
         return {
             "centrifugo": run(self.manifest.centrifugo[0].host, "/usr/local/bin/centrifugo", "version"),
             "nginx": run(self.manifest.nginx[0].host, "nginx", "-v"),
-            "redis": run(self.manifest.redis.servers[0].host, "redis-server", "--version"),
+            "redis": run(self.manifest.redis.servers[0].host, self.manifest.redis.files["server_unit"], "--version"),
             "daphne": run(self.manifest.hosts_in("django")[0], "/srv/chat/venv/bin/python", "-c",
                           "import daphne, channels, channels_redis, django; print('daphne', daphne.__version__, "
                           "'channels', channels.__version__, 'channels_redis', channels_redis.__version__, "

@@ -103,14 +103,33 @@ class Nginx:
     proxy_url: str
 
 
+#: What Debian's packages of each Redis flavor (``redis_server_flavor``) name, as the tests use them: the command
+#: line client, the server's and the sentinel's units, and their config and log files. The redis role's
+#: ``_redis_flavors`` (roles/redis/vars/main.yml) is the full table the deployment uses.
+REDIS_FLAVOR_FILES = {
+    "redis": {"cli": "redis-cli", "server_unit": "redis-server", "sentinel_unit": "redis-sentinel",
+              "server_conf": "/etc/redis/redis.conf", "sentinel_log": "/var/log/redis/redis-sentinel.log"},
+    "valkey": {"cli": "valkey-cli", "server_unit": "valkey-server", "sentinel_unit": "valkey-sentinel",
+               "server_conf": "/etc/valkey/valkey.conf", "sentinel_log": "/var/log/valkey/valkey-sentinel.log"},
+}
+
+
 @dataclass(frozen=True)
 class Redis:
     """The Redis tier: servers (the master first is not guaranteed), sentinels (empty unless
-    ``redis_mode`` is ``sentinel``) and the master name the sentinels monitor."""
+    ``redis_mode`` is ``sentinel``), the master name the sentinels monitor, and the flavor (``redis`` or
+    ``valkey``) every server and sentinel runs."""
 
     servers: tuple[Endpoint, ...]
     sentinels: tuple[Endpoint, ...]
     sentinel_master_name: str
+    flavor: str = "redis"
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The flavor's names (:data:`REDIS_FLAVOR_FILES`): ``cli``, ``server_unit``, ``sentinel_unit``,
+        ``server_conf``, ``sentinel_log``."""
+        return REDIS_FLAVOR_FILES[self.flavor]
 
 
 @dataclass(frozen=True)
@@ -236,7 +255,7 @@ class Manifest:
             hosts=hosts,
             redis=Redis(build(Endpoint, items(redis_raw, "servers", "redis."), "redis.servers", ("port",)),
                         build(Endpoint, items(redis_raw, "sentinels", "redis."), "redis.sentinels", ("port",)),
-                        get(redis_raw, "sentinel_master_name", "redis.")),
+                        get(redis_raw, "sentinel_master_name", "redis."), redis_raw.get("flavor", "redis")),
             postgresql=build(Endpoint, items(data, "postgresql"), "postgresql", ("port",)),
             centrifugo=build(CentrifugoInstance, items(data, "centrifugo"), "centrifugo",
                              ("port", "internal_port")),

@@ -398,3 +398,34 @@ def test_blackbox_site_comes_from_the_first_public_origin():
     assert monitoring_filters.blackbox_site(topo) == {
         "server_name": "chat.example.com", "host_header": "chat.example.com:8443", "origin": "https://chat.example.com:8443"}
     assert monitoring_filters.blackbox_site({"site_url": ""}) == {"server_name": "", "host_header": "", "origin": ""}
+
+
+platforms = load_plugin("rtstack_platforms")
+
+
+@pytest.mark.parametrize("major,release", [("12", "bookworm"), ("13", "trixie")])
+def test_debian_12_and_13_are_supported(major, release):
+    facts = {"ansible_distribution": "Debian", "ansible_distribution_major_version": major,
+             "ansible_distribution_release": release}
+    assert platforms.unsupported_platform(facts, "h1") == ""
+
+
+@pytest.mark.parametrize("facts,running", [
+    ({"ansible_distribution": "Debian", "ansible_distribution_major_version": "11",
+      "ansible_distribution_version": "11.11", "ansible_distribution_release": "bullseye"},
+     "h1 runs Debian 11.11 (bullseye)"),
+    ({"ansible_distribution": "Ubuntu", "ansible_distribution_major_version": "24",
+      "ansible_distribution_version": "24.04", "ansible_distribution_release": "noble"}, "h1 runs Ubuntu 24.04 (noble)"),
+    ({}, "h1 runs an unknown system"),
+])
+def test_other_platforms_are_refused_naming_the_host_and_its_system(facts, running):
+    message = platforms.unsupported_platform(facts, "h1")
+    assert message.startswith(running + ": the roles support Debian 12 (bookworm) and Debian 13 (trixie) only.")
+
+
+def test_redis_flavor_is_stack_wide_and_checked():
+    assert rtstack.topology(*inventory())["redis"]["flavor"] == "redis"
+    valkey = rtstack.topology(*inventory(**{h: {"redis_server_flavor": "valkey"} for h in ("r1", "c1", "c2", "d1", "n1")}))
+    assert valkey["redis"]["flavor"] == "valkey"
+    with pytest.raises(TopologyError, match="redis_server_flavor must be redis or valkey"):
+        rtstack.topology(*inventory(**{h: {"redis_server_flavor": "keydb"} for h in ("r1", "c1", "c2", "d1", "n1")}))

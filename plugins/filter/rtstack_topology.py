@@ -48,7 +48,7 @@ TIER_GROUPS = {
 #: The public variables the topology reads from each host (inventory, group_vars, host_vars),
 #: by the role that owns them; when a host does not set one, the owner role's default applies.
 WIRING = {
-    "redis": ("redis_port", "redis_sentinel_port", "redis_sentinel_master_name", "redis_mode",
+    "redis": ("redis_port", "redis_sentinel_port", "redis_sentinel_master_name", "redis_mode", "redis_server_flavor",
               "redis_exporter_port", "redis_sentinel_exporter_port"),
     "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user", "postgresql_outbox_user",
                    "postgresql_exporter_port"),
@@ -74,6 +74,9 @@ STACK_DEFAULTS = {
     "stack_personal_namespace": "personal",
     "monitoring_enabled": False,
 }
+
+#: The servers the Redis tier may run (redis_server_flavor): Redis, or Valkey, its Redis-compatible fork.
+REDIS_FLAVORS = ("redis", "valkey")
 
 #: The outbox (app/chat/outbox.py): the app's table Centrifugo's PostgreSQL consumer reads (the
 #: app's ``chat.models.OUTBOX_TABLE``) and the channel its NOTIFY wakes the consumers on.
@@ -251,7 +254,7 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
                                        "emulation": bool, "connection_prefix", "emulation_path"},
              "personal_namespace": str,                   # personal channels: <namespace>:#<user id>
              "redis": {"servers": [{host, address, port, endpoint}], "sentinels": [{host, address, port, endpoint}],
-                       "sentinel_master_name"},                   # endpoint: "address:port"
+                       "sentinel_master_name", "flavor"},         # endpoint: "address:port"; flavor: redis|valkey
              "postgresql": [{host, address, port, endpoint, database, user, outbox_user}],
              "outbox": {"enabled", "table", "notify_channel", "partitions"},   # enabled: PostgreSQL,
                                                    # Centrifugo and stack_outbox
@@ -286,6 +289,10 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     addresses = {h: _host_address(h, hv[h]) for h in names}
     backend = stack("realtime_backend")
     redis_mode = stack("redis_mode")
+    flavor = stack("redis_server_flavor")
+    if flavor not in REDIS_FLAVORS:
+        raise TopologyError(f"redis_server_flavor must be {' or '.join(REDIS_FLAVORS)} (got {flavor!r}): set it in "
+                            "group_vars all (README of roles/redis, \"Redis or Valkey\").")
     origins = list(stack("stack_public_origins") or [])
     topo: dict[str, Any] = {
         "tier_groups": tier_groups,
@@ -308,6 +315,7 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         "sentinels": [_endpoint(h, addresses[h], _port(var(h, "redis_sentinel_port"), h, "redis_sentinel_port"))
                       for h in members["redis_sentinel"]] if redis_mode == "sentinel" else [],
         "sentinel_master_name": stack("redis_sentinel_master_name"),
+        "flavor": flavor,
     }
     topo["postgresql"] = [_endpoint(h, addresses[h], _port(var(h, "postgresql_port"), h, "postgresql_port"),
                                     database=var(h, "postgresql_app_database"), user=var(h, "postgresql_app_user"),

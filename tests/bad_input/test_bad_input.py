@@ -187,6 +187,14 @@ CASES = [
      "monitoring_enabled is true but the inventory's monitoring group has no host"),
     ("alert-webhook-not-a-url", good_groups(), {"monitoring_alert_webhook_url": "alerts.example.com/hook"},
      "monitoring_alert_webhook_url must be empty or an http:// or https:// URL"),
+    ("debian-11", good_groups(), {"ansible_distribution_major_version": "11", "ansible_distribution_version": "11.11",
+                                  "ansible_distribution_release": "bullseye"},
+     "runs Debian 11.11 (bullseye): the roles support Debian 12 (bookworm) and Debian 13 (trixie) only"),
+    ("redis-flavor-keydb", good_groups(), {"redis_server_flavor": "keydb"},
+     "redis_server_flavor must be redis or valkey (got 'keydb')"),
+    # The bad-input hosts are the controller, a Debian 12 machine.
+    ("valkey-on-debian-12", good_groups(), {"redis_server_flavor": "valkey"},
+     "redis_server_flavor valkey needs Debian 13 on every Redis server and sentinel host"),
     ("exporter-password-with-a-dollar", good_groups(), {"redis_exporter_password": "0123456789abcdef$HOME"},
      "monitoring_enabled needs redis_exporter_password (at least 16 characters, without spaces, double quotes"),
 ]

@@ -72,7 +72,7 @@ def tier_units(manifest):
         if tier == "daphne":
             return [(item.host, f"chat-daphne@{item.port}") for item in manifest.daphne]
         if tier == "redis":
-            return [(server.host, "redis-server") for server in manifest.redis.servers]
+            return [(server.host, manifest.redis.files["server_unit"]) for server in manifest.redis.servers]
         if tier == "nginx":
             return [(item.host, "nginx") for item in manifest.nginx]
         raise ValueError(f"unknown tier {tier!r}")

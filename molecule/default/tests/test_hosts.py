@@ -44,12 +44,12 @@ def test_service_running_and_enabled(manifest, host_by_name, tier_units, tier):
 def test_redis_requires_the_password(manifest, host_by_name):
     server = manifest.redis.servers[0]
     redis = host_by_name[server.host]
-    refused = redis.run(f"redis-cli -h {server.address} -p {server.port} ping")
+    refused = redis.run(f"{manifest.redis.files['cli']} -h {server.address} -p {server.port} ping")
     assert "NOAUTH" in refused.stdout + refused.stderr
     assert redis.socket(f"tcp://{server.address}:{server.port}").is_listening
     assert not redis.socket(f"tcp://0.0.0.0:{server.port}").is_listening
-    conf = redis.file("/etc/redis/redis.conf")
-    assert conf.mode == 0o640 and conf.user == "redis"
+    conf = redis.file(manifest.redis.files["server_conf"])
+    assert conf.mode == 0o640 and conf.user == manifest.redis.flavor
     assert "client-output-buffer-limit pubsub 256mb 64mb 60" in conf.content_string
 
 

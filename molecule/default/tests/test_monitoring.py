@@ -168,8 +168,8 @@ def test_the_redis_exporter_user_reads_statistics_only(manifest, host_by_name):
     password = read_credential("redis_exporter_password")
 
     def run(*command: str) -> str:
-        return host.run("redis-cli --no-auth-warning -h 127.0.0.1 -p %s --user exporter --pass %s" + " %s" * len(command),
-                        str(server.port), password, *command).stdout
+        return host.run(manifest.redis.files["cli"] + " --no-auth-warning -h 127.0.0.1 -p %s --user exporter --pass %s"
+                        + " %s" * len(command), str(server.port), password, *command).stdout
     assert "redis_version" in run("INFO", "server")
     for command in (("GET", "anything"), ("SET", "anything", "1"), ("PUBLISH", "rooms:x", "1"),
                     ("CONFIG", "SET", "maxclients", "1"), ("CONFIG", "GET", "masterauth"), ("SLOWLOG", "GET")):

@@ -81,15 +81,15 @@ def test_redis_acl_user_is_limited_to_centrifugo(manifest, host_by_name, credent
     server = manifest.redis.servers[0]
     redis = host_by_name[server.host]
     password = credentials("redis_centrifugo_password")
-    cli = (f"REDISCLI_AUTH={password} redis-cli --no-auth-warning -h {server.address} -p {server.port} "
-           "--user centrifugo")
+    cli = (f"REDISCLI_AUTH={password} {manifest.redis.files['cli']} --no-auth-warning -h {server.address} "
+           f"-p {server.port} --user centrifugo")
     assert redis.check_output(f"{cli} ping") == "PONG"
     assert redis.check_output(f"{cli} set centrifugo.acl-test 1") == "OK"
     assert "NOPERM" in redis.run(f"{cli} set other-app-key 1").stdout
     assert "NOPERM" in redis.run(f"{cli} flushall").stdout
     assert "NOPERM" in redis.run(f"{cli} keys '*'").stdout
     assert "NOPERM" in redis.run(f"{cli} config get requirepass").stdout
-    conf = redis.file("/etc/redis/redis.conf").content_string
+    conf = redis.file(manifest.redis.files["server_conf"]).content_string
     assert password not in conf and credentials("redis_requirepass") not in conf
 
 
@@ -120,7 +120,7 @@ def test_django_redis_acl_user_runs_channels_redis_and_nothing_else(hosts, manif
     assert out.strip().splitlines()[-1] == "RedisChannelLayer probe ['probe-user']"
     server = manifest.redis.servers[0]
     redis = host_by_name[server.host]
-    cli = (f"REDISCLI_AUTH={credentials('redis_django_password')} redis-cli --no-auth-warning "
+    cli = (f"REDISCLI_AUTH={credentials('redis_django_password')} {manifest.redis.files['cli']} --no-auth-warning "
            f"-h {server.address} -p {server.port} --user django")
     assert redis.check_output(f"{cli} ping") == "PONG"
     assert "NOPERM" in redis.run(f"{cli} get centrifugo.acl-test").stdout

@@ -117,7 +117,6 @@ async def history_seqs(api_urls: list[str], api_key: str, channel: str, limit: i
 #: Sentinel log events of a failover, in the order they happen (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#sentinel-api).
 FAILOVER_EVENTS = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+selected-slave", "+promoted-slave",
                    "+switch-master", "+failover-end")
-SENTINEL_LOG = "/var/log/redis/redis-sentinel.log"
 
 
 def sentinel_timeline(manifest: Manifest, since: float) -> list[dict[str, Any]]:
@@ -128,7 +127,7 @@ def sentinel_timeline(manifest: Manifest, since: float) -> list[dict[str, Any]]:
 
     out = []
     for item in manifest.redis.sentinels:
-        log = exec_in(item.host, ["cat", SENTINEL_LOG], check=False).stdout
+        log = exec_in(item.host, ["cat", manifest.redis.files["sentinel_log"]], check=False).stdout
         for line in log.splitlines():
             parts = line.split(" ", 7)
             if len(parts) < 8 or parts[6] not in FAILOVER_EVENTS:
