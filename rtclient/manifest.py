@@ -103,33 +103,29 @@ class Nginx:
     proxy_url: str
 
 
-#: What Debian's packages of each Redis flavor (``redis_server_flavor``) name, as the tests use them: the command
-#: line client, the server's and the sentinel's units, and their config and log files. The redis role's
-#: ``_redis_flavors`` (roles/redis/vars/main.yml) is the full table the deployment uses.
-REDIS_FLAVOR_FILES = {
-    "redis": {"cli": "redis-cli", "server_unit": "redis-server", "sentinel_unit": "redis-sentinel",
-              "server_conf": "/etc/redis/redis.conf", "sentinel_log": "/var/log/redis/redis-sentinel.log"},
-    "valkey": {"cli": "valkey-cli", "server_unit": "valkey-server", "sentinel_unit": "valkey-sentinel",
-               "server_conf": "/etc/valkey/valkey.conf", "sentinel_log": "/var/log/valkey/valkey-sentinel.log"},
-}
-
-
 @dataclass(frozen=True)
 class Redis:
     """The Redis tier: servers (the master first is not guaranteed), sentinels (empty unless
-    ``redis_mode`` is ``sentinel``), the master name the sentinels monitor, and the flavor (``redis`` or
-    ``valkey``) every server and sentinel runs."""
+    ``redis_mode`` is ``sentinel``), the master name the sentinels monitor, the flavor (``redis`` or
+    ``valkey``) the servers and the sentinels run, and what Debian's packages of each name (``names``:
+    ``{"server": {...}, "sentinel": {...}}``, the topology's ``redis_flavor_names``: ``cli``, ``service``,
+    ``sentinel_service``, ``user``, ``conf``, ``log``, ``sentinel_log``, ...)."""
 
     servers: tuple[Endpoint, ...]
     sentinels: tuple[Endpoint, ...]
     sentinel_master_name: str
-    flavor: str = "redis"
+    flavor: str
+    sentinel_flavor: str
+    names: dict[str, dict[str, str]]
 
     @property
     def files(self) -> dict[str, str]:
-        """The flavor's names (:data:`REDIS_FLAVOR_FILES`): ``cli``, ``server_unit``, ``sentinel_unit``,
-        ``server_conf``, ``sentinel_log``."""
-        return REDIS_FLAVOR_FILES[self.flavor]
+        """The names the tests use: ``cli``, ``server_unit``, ``server_conf`` and ``user`` (the servers'),
+        ``sentinel_unit`` and ``sentinel_log`` (the sentinels')."""
+        server, sentinel = self.names["server"], self.names["sentinel"]
+        return {"cli": server["cli"], "server_unit": server["service"], "server_conf": server["conf"],
+                "user": server["user"], "sentinel_unit": sentinel["sentinel_service"],
+                "sentinel_log": sentinel["sentinel_log"]}
 
 
 @dataclass(frozen=True)
@@ -255,7 +251,8 @@ class Manifest:
             hosts=hosts,
             redis=Redis(build(Endpoint, items(redis_raw, "servers", "redis."), "redis.servers", ("port",)),
                         build(Endpoint, items(redis_raw, "sentinels", "redis."), "redis.sentinels", ("port",)),
-                        get(redis_raw, "sentinel_master_name", "redis."), redis_raw.get("flavor", "redis")),
+                        get(redis_raw, "sentinel_master_name", "redis."), get(redis_raw, "flavor", "redis."),
+                        get(redis_raw, "sentinel_flavor", "redis."), dict(get(redis_raw, "names", "redis."))),
             postgresql=build(Endpoint, items(data, "postgresql"), "postgresql", ("port",)),
             centrifugo=build(CentrifugoInstance, items(data, "centrifugo"), "centrifugo",
                              ("port", "internal_port")),

@@ -429,3 +429,30 @@ def test_redis_flavor_is_stack_wide_and_checked():
     assert valkey["redis"]["flavor"] == "valkey"
     with pytest.raises(TopologyError, match="redis_server_flavor must be redis or valkey"):
         rtstack.topology(*inventory(**{h: {"redis_server_flavor": "keydb"} for h in ("r1", "c1", "c2", "d1", "n1")}))
+
+
+def _everywhere(**values):
+    return {h: dict(values) for h in ("r1", "c1", "c2", "d1", "n1")}
+
+
+def test_the_sentinels_run_the_server_flavor_unless_told_otherwise():
+    valkey = rtstack.topology(*inventory(**_everywhere(redis_server_flavor="valkey")))["redis"]
+    assert valkey["sentinel_flavor"] == "valkey"
+    assert valkey["names"]["sentinel"]["sentinel_service"] == "valkey-sentinel"
+    # Valkey servers on Debian 13 watched by Debian 12's redis-sentinel (the ha scenario's mix).
+    mixed = rtstack.topology(*inventory(**_everywhere(redis_server_flavor="valkey",
+                                                      redis_sentinel_flavor="redis")))["redis"]
+    assert (mixed["flavor"], mixed["sentinel_flavor"]) == ("valkey", "redis")
+    assert mixed["names"]["server"]["conf"] == "/etc/valkey/valkey.conf"
+    assert mixed["names"]["server"]["cli"] == "valkey-cli"
+    assert mixed["names"]["sentinel"]["sentinel_log"] == "/var/log/redis/redis-sentinel.log"
+    assert mixed["names"]["sentinel"]["user"] == "redis"
+    with pytest.raises(TopologyError, match="redis_sentinel_flavor must be redis or valkey"):
+        rtstack.topology(*inventory(**_everywhere(redis_sentinel_flavor="keydb")))
+
+
+def test_redis_flavor_names_follow_debians_packages():
+    names = rtstack.redis_flavor_names("redis")
+    assert (names["package"], names["sentinel_package"], names["pidfile"], names["sentinel_pidfile"]) == (
+        "redis-server", "redis-sentinel", "/run/redis/redis-server.pid", "/run/sentinel/redis-sentinel.pid")
+    assert rtstack.redis_flavor_names("valkey")["log"] == "/var/log/valkey/valkey-server.log"

@@ -83,6 +83,12 @@ def test_redis_postgresql_nginx(manifest):
         ("s-redis-1", 6379), ("s-redis-2", 6379), ("s-redis-3", 6379)]
     assert manifest.redis.sentinels[1] == Endpoint("s-redis-2", "172.30.0.3", 26379)
     assert manifest.redis.sentinel_master_name == "rtstack"
+    # Valkey servers watched by Redis's sentinels: each side's names come from the manifest.
+    assert (manifest.redis.flavor, manifest.redis.sentinel_flavor) == ("valkey", "redis")
+    assert manifest.redis.files == {"cli": "valkey-cli", "server_unit": "valkey-server",
+                                    "server_conf": "/etc/valkey/valkey.conf", "user": "valkey",
+                                    "sentinel_unit": "redis-sentinel",
+                                    "sentinel_log": "/var/log/redis/redis-sentinel.log"}
     assert manifest.postgresql == (Endpoint("s-postgresql-1", "172.30.0.5", 5432),)
     assert manifest.nginx == (Nginx("s-nginx-1", "172.30.0.10", 80, 443, 8090, "http://172.30.0.10:8090/centrifugo"),)
 

@@ -49,7 +49,7 @@ TIER_GROUPS = {
 #: by the role that owns them; when a host does not set one, the owner role's default applies.
 WIRING = {
     "redis": ("redis_port", "redis_sentinel_port", "redis_sentinel_master_name", "redis_mode", "redis_server_flavor",
-              "redis_exporter_port", "redis_sentinel_exporter_port"),
+              "redis_sentinel_flavor", "redis_exporter_port", "redis_sentinel_exporter_port"),
     "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user", "postgresql_outbox_user",
                    "postgresql_exporter_port"),
     "centrifugo": ("centrifugo_port", "centrifugo_internal_port", "centrifugo_state", "centrifugo_service",
@@ -75,8 +75,32 @@ STACK_DEFAULTS = {
     "monitoring_enabled": False,
 }
 
-#: The servers the Redis tier may run (redis_server_flavor): Redis, or Valkey, its Redis-compatible fork.
+#: The servers the Redis tier may run (redis_server_flavor, redis_sentinel_flavor): Redis, or Valkey, its
+#: Redis-compatible fork.
 REDIS_FLAVORS = ("redis", "valkey")
+
+
+def redis_flavor_names(flavor: str) -> dict[str, str]:
+    """What Debian's packages of one flavor name and install, for its server and its sentinel.
+
+    Debian 13's valkey-server and valkey-sentinel mirror redis-server and redis-sentinel (the same
+    hardened units, with the flavor in every name and path), so one pattern gives both.
+
+    Args:
+        flavor: ``"redis"`` or ``"valkey"`` (:data:`REDIS_FLAVORS`).
+
+    Returns:
+        ``{"flavor", "package", "service", "sentinel_package", "sentinel_service", "cli", "user",
+        "conf_dir", "conf", "sentinel_conf", "data_dir", "log_dir", "log", "sentinel_log", "pidfile",
+        "sentinel_pidfile"}`` (``conf``, ``log``: the server's runtime config and log file).
+    """
+    conf_dir, log_dir = f"/etc/{flavor}", f"/var/log/{flavor}"
+    return {"flavor": flavor, "package": f"{flavor}-server", "service": f"{flavor}-server",
+            "sentinel_package": f"{flavor}-sentinel", "sentinel_service": f"{flavor}-sentinel",
+            "cli": f"{flavor}-cli", "user": flavor, "conf_dir": conf_dir, "conf": f"{conf_dir}/{flavor}.conf",
+            "sentinel_conf": f"{conf_dir}/sentinel.conf", "data_dir": f"/var/lib/{flavor}", "log_dir": log_dir,
+            "log": f"{log_dir}/{flavor}-server.log", "sentinel_log": f"{log_dir}/{flavor}-sentinel.log",
+            "pidfile": f"/run/{flavor}/{flavor}-server.pid", "sentinel_pidfile": f"/run/sentinel/{flavor}-sentinel.pid"}
 
 #: The outbox (app/chat/outbox.py): the app's table Centrifugo's PostgreSQL consumer reads (the
 #: app's ``chat.models.OUTBOX_TABLE``) and the channel its NOTIFY wakes the consumers on.
@@ -254,7 +278,9 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
                                        "emulation": bool, "connection_prefix", "emulation_path"},
              "personal_namespace": str,                   # personal channels: <namespace>:#<user id>
              "redis": {"servers": [{host, address, port, endpoint}], "sentinels": [{host, address, port, endpoint}],
-                       "sentinel_master_name", "flavor"},         # endpoint: "address:port"; flavor: redis|valkey
+                       "sentinel_master_name", "flavor", "sentinel_flavor",   # endpoint: "address:port";
+                       "names": {"server": {...}, "sentinel": {...}}},        # flavor: redis|valkey;
+                                                   # names: redis_flavor_names() of each
              "postgresql": [{host, address, port, endpoint, database, user, outbox_user}],
              "outbox": {"enabled", "table", "notify_channel", "partitions"},   # enabled: PostgreSQL,
                                                    # Centrifugo and stack_outbox
@@ -290,9 +316,11 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     backend = stack("realtime_backend")
     redis_mode = stack("redis_mode")
     flavor = stack("redis_server_flavor")
-    if flavor not in REDIS_FLAVORS:
-        raise TopologyError(f"redis_server_flavor must be {' or '.join(REDIS_FLAVORS)} (got {flavor!r}): set it in "
-                            "group_vars all (README of roles/redis, \"Redis or Valkey\").")
+    sentinel_flavor = stack("redis_sentinel_flavor") or flavor
+    for name, value in (("redis_server_flavor", flavor), ("redis_sentinel_flavor", sentinel_flavor)):
+        if value not in REDIS_FLAVORS:
+            raise TopologyError(f"{name} must be {' or '.join(REDIS_FLAVORS)} (got {value!r}): set it in "
+                                "group_vars all (README of roles/redis, \"Redis or Valkey\").")
     origins = list(stack("stack_public_origins") or [])
     topo: dict[str, Any] = {
         "tier_groups": tier_groups,
@@ -316,6 +344,9 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
                       for h in members["redis_sentinel"]] if redis_mode == "sentinel" else [],
         "sentinel_master_name": stack("redis_sentinel_master_name"),
         "flavor": flavor,
+        "sentinel_flavor": sentinel_flavor,
+        # What the servers' and the sentinels' packages name (units, files, user): the roles and tests read these.
+        "names": {"server": redis_flavor_names(flavor), "sentinel": redis_flavor_names(sentinel_flavor)},
     }
     topo["postgresql"] = [_endpoint(h, addresses[h], _port(var(h, "postgresql_port"), h, "postgresql_port"),
                                     database=var(h, "postgresql_app_database"), user=var(h, "postgresql_app_user"),

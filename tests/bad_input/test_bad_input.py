@@ -194,7 +194,7 @@ CASES = [
      "redis_server_flavor must be redis or valkey (got 'keydb')"),
     # The bad-input hosts are the controller, a Debian 12 machine.
     ("valkey-on-debian-12", good_groups(), {"redis_server_flavor": "valkey"},
-     "redis_server_flavor valkey needs Debian 13 on every Redis server and sentinel host"),
+     "redis_server_flavor valkey needs Debian 13 on every Redis server"),
     ("exporter-password-with-a-dollar", good_groups(), {"redis_exporter_password": "0123456789abcdef$HOME"},
      "monitoring_enabled needs redis_exporter_password (at least 16 characters, without spaces, double quotes"),
 ]

@@ -49,7 +49,7 @@ def test_redis_requires_the_password(manifest, host_by_name):
     assert redis.socket(f"tcp://{server.address}:{server.port}").is_listening
     assert not redis.socket(f"tcp://0.0.0.0:{server.port}").is_listening
     conf = redis.file(manifest.redis.files["server_conf"])
-    assert conf.mode == 0o640 and conf.user == manifest.redis.flavor
+    assert conf.mode == 0o640 and conf.user == manifest.redis.files["user"]
     assert "client-output-buffer-limit pubsub 256mb 64mb 60" in conf.content_string
 
 
