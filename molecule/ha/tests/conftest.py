@@ -24,3 +24,5 @@ ws_url = _default.ws_url
 credentials = _default.credentials
 login = _default.login
 client_factory = _default.client_factory
+post_message = _default.post_message
+join_room = _default.join_room

@@ -1,0 +1,64 @@
+"""The last drill, under the same load (drills/load.py): one Centrifugo host upgraded in place from
+Debian 12 to Debian 13, the way README "Upgrading a host to Debian 13" describes it.
+
+The host's container is recreated from the Debian 13 image on the same address (rtclient.hosts.recreate:
+a reinstalled server keeps its name and private address, and nothing of its old disk), then
+``site.yml --limit <host>`` converges it. Asserted: the converge succeeds, the host runs Debian 13, its
+instances rejoin the cluster (every node in Centrifugo's info again) and every client gets every committed
+message (0 lost, none twice). Reported: the time the host was away, the converge's duration and changed
+count, the clients moved. Runs last because it leaves that host on Debian 13 for the scenario's second
+verify, which then checks a stack of mixed releases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from rtclient.hosts import exec_in, recreate
+from rtclient.playbook import run_playbook
+from rtclient.publish import node_client_counts
+
+from .support import http_ok, report, run, wait_until
+
+#: The image of the release the host moves to (scripts/build-image.sh trixie; `make images` builds it).
+DEBIAN13_IMAGE = "rtstack/debian13-systemd:latest"
+
+
+def os_release(host: str) -> dict[str, str]:
+    """The host's /etc/os-release as a dict (``VERSION_ID``, ``VERSION_CODENAME``, ...)."""
+    text = exec_in(host, ["cat", "/etc/os-release"]).stdout
+    return {key: value.strip('"') for key, _, value in (line.partition("=") for line in text.splitlines()) if key}
+
+
+def test_upgrade_a_centrifugo_host_to_debian_13(loop, load, manifest, nodes, api_key, figures):
+    host = manifest.hosts_in("centrifugo")[-1]
+    before = os_release(host)
+    assert before["VERSION_ID"] == "12", f"{host} should start on Debian 12 (molecule/ha/molecule.yml): {before}"
+    on_host = [node for node in nodes if node.host == host]
+    window = run(loop, load.start_window())
+    run(loop, asyncio.sleep(2.0))
+    started = time.monotonic()
+    recreate(host, DEBIAN13_IMAGE)
+    wait_until(lambda: exec_in(host, ["systemctl", "is-system-running"], check=False).stdout.strip()
+               in ("running", "degraded"), 90, what=f"{host} booted on Debian 13")
+    converge = run_playbook("site.yml", "--limit", host, timeout=900)
+    assert converge.returncode == 0, converge.tail()
+    for node in on_host:
+        wait_until(lambda node=node: http_ok(node.health_url), 60, what=f"{node.name} healthy on Debian 13")
+    # Every node in the cluster's info again: the upgraded host's instances rejoined through Redis.
+    counts = wait_until(lambda: (found := run(loop, node_client_counts([n.api_url for n in nodes], api_key)))
+                        and len(found) == len(nodes) and found, 60, what="every node in Centrifugo's info")
+    back = time.monotonic() - started
+    run(loop, load.wait_all_subscribed(60))
+    run(loop, asyncio.sleep(3.0))
+    run(loop, load.stop_publishing(drain=15.0))
+    tally = run(loop, window.tally())
+    after = os_release(host)
+    report(figures, "upgrade_to_debian_13", host=host, before=before.get("PRETTY_NAME"),
+           after=after.get("PRETTY_NAME"), host_back_s=round(back, 1), converge_s=round(converge.seconds, 1),
+           converge_changed=converge.changed(), clients_moved=len(load.resubscribe_times(started)),
+           node_clients=counts, **tally)
+    assert after["VERSION_ID"] == "13", f"{host} did not come back on Debian 13: {after}"
+    assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
+    assert tally["duplicates"] == 0, f"duplicated messages: {tally}"
