@@ -14,10 +14,11 @@ export DOCKER_HOST ?= unix:///var/run/docker.sock
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 LOCAL_INV := inventories/local/hosts.yml
-# The release of the local hosts (make up, make bench): bookworm (Debian 12) or trixie (Debian 13). The molecule
-# scenarios name their images themselves and use both.
-export RTSTACK_DEBIAN_RELEASE ?= bookworm
-export RTSTACK_IMAGE := rtstack/debian$(if $(filter trixie,$(RTSTACK_DEBIAN_RELEASE)),13,12)-systemd:latest
+# The release of the local hosts (make up, make bench): trixie (Debian 13, the default since its molecule run is
+# green) or bookworm (Debian 12: make up RTSTACK_DEBIAN_RELEASE=bookworm). The molecule scenarios name their
+# images themselves and use both.
+export RTSTACK_DEBIAN_RELEASE ?= trixie
+export RTSTACK_IMAGE := rtstack/debian$(if $(filter bookworm,$(RTSTACK_DEBIAN_RELEASE)),12,13)-systemd:latest
 
 .PHONY: help deps venv docker image images artifacts node-client up down lint test-app test-bad-input test-plugins test-unit molecule molecule-default molecule-ha test test-bench bench
 

@@ -4,11 +4,11 @@
 # made locally and imported. The image is rebuilt only when this script or its package list changes.
 #
 # Usage: scripts/build-image.sh [RELEASE [TAG]]
-#   RELEASE: bookworm (Debian 12, the default; or $RTSTACK_DEBIAN_RELEASE) or trixie (Debian 13)
+#   RELEASE: trixie (Debian 13, the default; or $RTSTACK_DEBIAN_RELEASE) or bookworm (Debian 12)
 #   TAG:     default rtstack/debian12-systemd:latest or rtstack/debian13-systemd:latest
 set -euo pipefail
 
-SUITE=${1:-${RTSTACK_DEBIAN_RELEASE:-bookworm}}
+SUITE=${1:-${RTSTACK_DEBIAN_RELEASE:-trixie}}
 case "$SUITE" in
   bookworm) MAJOR=12 ;;
   trixie) MAJOR=13 ;;
