@@ -456,3 +456,21 @@ def test_redis_flavor_names_follow_debians_packages():
     assert (names["package"], names["sentinel_package"], names["pidfile"], names["sentinel_pidfile"]) == (
         "redis-server", "redis-sentinel", "/run/redis/redis-server.pid", "/run/sentinel/redis-sentinel.pid")
     assert rtstack.redis_flavor_names("valkey")["log"] == "/var/log/valkey/valkey-server.log"
+
+
+def test_realtime_origins_are_each_public_origin_and_its_websocket_form():
+    topo = {"public_origins": ["https://chat.example.org", "https://127.0.0.1:8443/", "http://plain.test"]}
+    assert tiers.realtime_origins(topo) == ["https://chat.example.org", "wss://chat.example.org",
+                                             "https://127.0.0.1:8443", "wss://127.0.0.1:8443",
+                                             "http://plain.test", "ws://plain.test"]
+    assert tiers.realtime_origins({"public_origins": []}) == []
+    assert tiers.realtime_origins(rtstack.topology(*inventory())) == ["https://chat.example.com", "wss://chat.example.com"]
+
+
+def test_login_limit_exemptions_are_stack_wide_networks():
+    assert rtstack.topology(*inventory())["login_limit_exempt"] == []
+    exempt = {h: {"stack_login_limit_exempt": ["192.0.2.7", "10.0.0.0/8"]} for h in ("r1", "c1", "c2", "d1", "n1")}
+    assert rtstack.topology(*inventory(**exempt))["login_limit_exempt"] == ["192.0.2.7", "10.0.0.0/8"]
+    bad = {h: {"stack_login_limit_exempt": ["office"]} for h in ("r1", "c1", "c2", "d1", "n1")}
+    with pytest.raises(TopologyError, match="stack_login_limit_exempt: 'office' is not an IP address or network"):
+        rtstack.topology(*inventory(**bad))

@@ -6,8 +6,10 @@ See README.md for the table of variables.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -80,6 +82,11 @@ if env_bool("DJANGO_BEHIND_PROXY", False):
             "DJANGO_SECURE_PROXY_SSL_HEADER must look like 'HTTP_X_FORWARDED_PROTO,https'"
         )
     SECURE_PROXY_SSL_HEADER = (_parts[0], _parts[1])
+    # `manage.py check --deploy` warns that SECURE_HSTS_SECONDS and SECURE_SSL_REDIRECT are unset: behind nginx
+    # both are nginx's job (roles/nginx: the HTTP server only redirects to HTTPS, and every HTTPS response
+    # carries Strict-Transport-Security, nginx_hsts_max_age), so Django setting them too would only duplicate
+    # the header and redirect requests that never arrive over plain HTTP.
+    SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"]
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -96,6 +103,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chat",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp",
+    # Login limits: failed logins counted per address and per username (chat.login_limits).
+    "axes",
     # Request, response and database metrics (prometheus_client); the chat-metrics unit serves them.
     "django_prometheus",
 ]
@@ -103,6 +114,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "chat.db_errors.DatabaseUnavailableMiddleware",  # 503 + Retry-After when the DB is down
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -110,6 +122,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # django-axes wants to be last; only the metrics' response hook comes after it.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the response's status
 ]
 
@@ -146,6 +160,51 @@ DATABASES = {
 # django-prometheus's wrappers of Django's own backends count queries, errors and connections.
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a locked-out address or username before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DJANGO_LOGIN_FAILURE_LIMIT", 10)
+# Seconds a locked-out address or username waits; failures older than that no longer count.
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("DJANGO_LOGIN_COOLOFF_SECONDS", 900))
+AXES_USE_ATTEMPT_EXPIRATION = True
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = "chat.login_limits.lockout_parameters"
+AXES_LOCKOUT_TEMPLATE = "chat/lockout.html"
+# Behind nginx, the client's address is the X-Real-IP header nginx sets (never the client's own header);
+# the app's ports are open to nginx only (roles/firewall).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_REAL_IP", "REMOTE_ADDR") if env_bool("DJANGO_BEHIND_PROXY", False) else (
+    "REMOTE_ADDR",)
+# Addresses or networks counted per username only (stack_login_limit_exempt), comma-separated.
+CHAT_LOGIN_LIMIT_EXEMPT = env_list("DJANGO_LOGIN_LIMIT_EXEMPT")
+for _network in CHAT_LOGIN_LIMIT_EXEMPT:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DJANGO_LOGIN_LIMIT_EXEMPT: {_network!r} is not an address or network ({exc})") from exc
+
+# Content-Security-Policy (django-csp, https://django-csp.readthedocs.io/en/latest/configuration.html): scripts,
+# styles and everything else from the site's own origin only, no inline script, no plugin, no framing. The
+# realtime endpoints (WebSocket, HTTP-streaming, SSE, emulation) are on the same origin through nginx, which
+# 'self' covers for https: and wss: alike (CSP3, https://www.w3.org/TR/CSP3/#match-url-to-source-expression);
+# DJANGO_CSP_CONNECT_SRC adds the deployment's public realtime origins explicitly (the django role writes them
+# from the stack topology), for browsers that predate that rule and for an endpoint on another origin.
+CHAT_CSP_CONNECT_SRC = env_list("DJANGO_CSP_CONNECT_SRC")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'", *CHAT_CSP_CONNECT_SRC],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -17,6 +17,7 @@ ENV_VARS = [
     "CHAT_REDIS_SENTINELS", "CHAT_REDIS_SENTINEL_MASTER", "CHAT_REDIS_SENTINEL_PASSWORD",
     "CHAT_REDIS_USERNAME", "CHAT_REDIS_PASSWORD", "CHAT_CENTRIFUGO_TRANSPORTS",
     "CHAT_CENTRIFUGO_EMULATION_PATH", "CHAT_PERSONAL_NAMESPACE", "CHAT_ACTIVITY_BATCH_SIZE",
+    "DJANGO_CSP_CONNECT_SRC", "DJANGO_LOGIN_FAILURE_LIMIT", "DJANGO_LOGIN_COOLOFF_SECONDS", "DJANGO_LOGIN_LIMIT_EXEMPT",
 ]
 
 
@@ -277,3 +278,34 @@ def test_unknown_centrifugo_transports_refused(load, value):
 def test_invalid_reach_settings_name_the_variable(load, env, named):
     with pytest.raises(ImproperlyConfigured, match=named):
         load(DJANGO_DEBUG="1", **env)
+
+
+def test_deploy_checks_report_nothing_behind_nginx(tmp_path):
+    """`manage.py check --deploy` with the settings the django role writes: no warning. HSTS and the HTTPS
+    redirect are nginx's (security.W004, security.W008 silenced, with the reason in settings.py)."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+               DJANGO_BEHIND_PROXY="1", DJANGO_SECURE_COOKIES="1", DJANGO_ALLOWED_HOSTS="chat.example.org",
+               DJANGO_SETTINGS_MODULE="chatsite.settings")
+    env.pop("DJANGO_DEBUG", None)
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=Path(SETTINGS).parents[1], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (2 silenced)." in result.stdout
+
+
+def test_csp_connect_src_and_login_limits_come_from_the_environment(load):
+    settings = load(DJANGO_DEBUG="1", DJANGO_CSP_CONNECT_SRC="https://chat.example.org,wss://chat.example.org",
+                    DJANGO_LOGIN_FAILURE_LIMIT="5", DJANGO_LOGIN_COOLOFF_SECONDS="60",
+                    DJANGO_LOGIN_LIMIT_EXEMPT="192.0.2.7,10.0.0.0/8")
+    directives = settings["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]
+    assert directives["connect-src"] == ["'self'", "https://chat.example.org", "wss://chat.example.org"]
+    assert directives["script-src"] == ["'self'"]
+    assert settings["AXES_FAILURE_LIMIT"] == 5 and settings["AXES_COOLOFF_TIME"].total_seconds() == 60
+    assert settings["CHAT_LOGIN_LIMIT_EXEMPT"] == ["192.0.2.7", "10.0.0.0/8"]
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_LOGIN_LIMIT_EXEMPT: 'office'"):
+        load(DJANGO_DEBUG="1", DJANGO_LOGIN_LIMIT_EXEMPT="office")

@@ -5,6 +5,8 @@ their hosts' answers (Ansible filter plugins; pure functions, unit-tested in tes
 * ``rtstack_redis_answers`` / ``rtstack_redis_current_master``: the Redis master the sentinels agree
   on (majority vote), for a converge that never undoes a failover.
 * ``rtstack_warn_unreachable``: warn about the hosts outside a run that a delegated ping could not reach.
+* ``rtstack_realtime_origins(topology)``: the origins browsers reach the realtime endpoints on (the
+  Content-Security-Policy's connect-src).
 """
 
 from __future__ import annotations
@@ -153,6 +155,33 @@ def warn_unreachable(results: Any) -> list[str]:
     return down
 
 
+def realtime_origins(topo: Mapping[str, Any]) -> list[str]:
+    """The origins browsers open the realtime endpoints on, for the app's Content-Security-Policy
+    ``connect-src``: each public origin of the site (``topology.public_origins``, through nginx: Centrifugo's
+    WebSocket, HTTP-streaming, SSE and emulation endpoints and Channels' WebSocket all share it) as
+    ``https://`` (or ``http://``) and as its WebSocket form ``wss://`` (``ws://``). CSP3's ``'self'`` covers
+    those already (https://www.w3.org/TR/CSP3/#match-url-to-source-expression); listing them keeps older
+    browsers working and is where an endpoint on another origin would be added.
+
+    Args:
+        topo: the stack topology (``rtstack_topology``).
+
+    Returns:
+        Origins without a path, e.g. ``["https://chat.example.org", "wss://chat.example.org"]``; empty when
+        the topology names no public origin. No duplicates, in order.
+    """
+    out: list[str] = []
+    for origin in topo.get("public_origins") or []:
+        base = origin.rstrip("/")
+        scheme, sep, rest = base.partition("://")
+        if not sep or scheme not in ("https", "http"):
+            continue
+        for item in (base, f"{'wss' if scheme == 'https' else 'ws'}://{rest}"):
+            if item not in out:
+                out.append(item)
+    return out
+
+
 class FilterModule:
     """The filters of what the roles compute from the topology."""
 
@@ -162,4 +191,5 @@ class FilterModule:
             "rtstack_redis_answers": redis_answers,
             "rtstack_redis_current_master": redis_current_master,
             "rtstack_warn_unreachable": warn_unreachable,
+            "rtstack_realtime_origins": realtime_origins,
         }

@@ -73,11 +73,29 @@ STACK_DEFAULTS = {
     "stack_centrifugo_uni_transports": [],
     "stack_personal_namespace": "personal",
     "monitoring_enabled": False,
+    "stack_login_limit_exempt": [],
 }
 
 #: The servers the Redis tier may run (redis_server_flavor, redis_sentinel_flavor): Redis, or Valkey, its
 #: Redis-compatible fork.
 REDIS_FLAVORS = ("redis", "valkey")
+
+
+def _networks(value: Any, name: str) -> list[str]:
+    """A list of IP addresses or networks (``"10.0.0.0/8"``, ``"192.0.2.7"``), as given.
+
+    Raises:
+        TopologyError: not a list, or an item that is neither.
+    """
+    if not isinstance(value, (list, tuple)):
+        raise TopologyError(f"{name} must be a list of addresses or networks (got {value!r})")
+    for item in value:
+        try:
+            ipaddress.ip_network(str(item), strict=False)
+        except ValueError:
+            raise TopologyError(f"{name}: {item!r} is not an IP address or network (e.g. 192.0.2.7 or "
+                                "10.0.0.0/8)") from None
+    return [str(item) for item in value]
 
 
 def redis_flavor_names(flavor: str) -> dict[str, str]:
@@ -277,6 +295,7 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
              "centrifugo_transports": {"bidirectional": [name, ...], "unidirectional": [name, ...],
                                        "emulation": bool, "connection_prefix", "emulation_path"},
              "personal_namespace": str,                   # personal channels: <namespace>:#<user id>
+             "login_limit_exempt": [address or network, ...],   # stack_login_limit_exempt
              "redis": {"servers": [{host, address, port, endpoint}], "sentinels": [{host, address, port, endpoint}],
                        "sentinel_master_name", "flavor", "sentinel_flavor",   # endpoint: "address:port";
                        "names": {"server": {...}, "sentinel": {...}}},        # flavor: redis|valkey;
@@ -333,6 +352,7 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         "hosts": {h: {"address": addresses[h], "groups": [t for t in tier_groups if h in members[t]]} for h in names},
         "centrifugo_transports": _transports(stack),
         "personal_namespace": _personal_namespace(stack("stack_personal_namespace")),
+        "login_limit_exempt": _networks(stack("stack_login_limit_exempt"), "stack_login_limit_exempt"),
     }
 
     topo["redis"] = {

@@ -130,6 +130,23 @@ def test_reconnect_fills_the_gap_from_the_database(browser, site_url, credential
     alice.context.close()
 
 
+def test_an_injected_inline_script_does_not_run(browser, site_url, credentials):
+    """The app's Content-Security-Policy (script-src 'self', no 'unsafe-inline'): a script element injected
+    into the room page, as an XSS would, is refused by the browser, which reports the violation; the page's
+    own scripts (the realtime client) still run under the same policy."""
+    page = open_room(logged_in_page(browser, site_url, "alice", credentials("user_alice")), site_url)
+    reports: list[str] = []
+    page.on("console", lambda message: reports.append(message.text))
+    try:
+        page.add_script_tag(content="window.rtstackInjected = true;")
+    except playwright_sync.Error:
+        pass  # Playwright may report the refused script as an error; what counts is that it did not run
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.rtstackInjected === true") is False, "the injected inline script ran"
+    assert any("Content Security Policy" in text for text in reports), reports
+    page.context.close()
+
+
 def test_blocked_websocket_falls_back_and_two_users_chat(browser, site_url, credentials):
     """WebSockets refused (a proxy that blocks the upgrade): centrifuge-js takes the next transport
     of the page's list (HTTP-streaming), the page says so, and two users chat over it."""

@@ -5,14 +5,19 @@ sandboxing, and that no secret leaks into journals, world-readable files or Ansi
 
 from __future__ import annotations
 
+import re
+import secrets
+import shlex
 import socket
 import ssl
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from rtclient.auth import LoginError, django_login
 from rtclient.playbook import run_playbook
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -149,6 +154,43 @@ def test_units_are_sandboxed(tier_units, host_by_name, tier, writable):
         assert host.check_output(f"systemctl show -p CapabilityBoundingSet --value {unit}") == ""
 
 
+#: The highest exposure systemd-analyze security may give a unit the roles write or extend (0 safe, 10 unsafe).
+EXPOSURE_LIMIT = 5.0
+
+
+def exposure(host, unit: str) -> float:
+    """systemd-analyze security's overall exposure level of ``unit`` on ``host`` (0.0 to 10.0)."""
+    out = host.check_output(f"systemd-analyze security --no-pager {unit}")
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
+    assert match, f"no exposure level in systemd-analyze's output for {unit}: {out[-300:]}"
+    return float(match.group(1))
+
+
+def listed_units(host, pattern: str) -> list[str]:
+    """The loaded units of ``host`` whose name matches the glob ``pattern``."""
+    out = host.check_output(f"systemctl list-units --all --plain --no-legend '{pattern}'")
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def test_units_the_roles_write_or_extend_score_at_most_5(manifest, host_by_name, tier_units):
+    # Ours: Centrifugo's instances and watchdogs, gunicorn, daphne, the app's metrics server, nginx (Debian's
+    # unit with the role's sandboxing drop-in). Debian's own Redis, Sentinel and PostgreSQL units are reported.
+    ours = [*tier_units("centrifugo"), *tier_units("gunicorn"), *tier_units("daphne"), *tier_units("nginx")]
+    for name in manifest.hosts_in("centrifugo"):
+        ours += [(name, unit) for unit in listed_units(host_by_name[name], "centrifugo-watchdog@*")]
+    if manifest["monitoring"]["enabled"]:
+        ours += [(name, "chat-metrics") for name in manifest.hosts_in("django")]
+    theirs = [*tier_units("redis"), *[(s.host, manifest.redis.files["sentinel_unit"]) for s in manifest.redis.sentinels]]
+    theirs += [(name, unit) for name in manifest.hosts_in("postgresql")
+               for unit in listed_units(host_by_name[name], "postgresql@*")]
+    scores = {f"{name} {unit}": exposure(host_by_name[name], unit) for name, unit in ours}
+    print("\nsystemd-analyze security, units the roles write or extend:", scores)
+    print("Debian's units (reported):", {f"{name} {unit}": exposure(host_by_name[name], unit) for name, unit in theirs})
+    assert any(key.split()[1].startswith("centrifugo-watchdog@") for key in scores), "no watchdog unit found"
+    too_exposed = {unit: score for unit, score in scores.items() if score > EXPOSURE_LIMIT}
+    assert not too_exposed, f"exposure above {EXPOSURE_LIMIT}: {too_exposed}"
+
+
 def test_no_secret_in_journals_or_world_readable_files(hosts, credentials):
     secrets = [credentials(name) for name in SECRETS]
     pattern = " ".join(f"-e {secret}" for secret in secrets)
@@ -204,3 +246,66 @@ def test_connection_rate_is_limited_per_address(site_url, ca_file):
                 for _ in range(100)]
     assert statuses[0] != 429
     assert statuses.count(429) > 0, statuses
+
+
+def login_post(site_url: str, ca_file: str, username: str, password: str) -> requests.Response:
+    """One login through the form as a browser does (GET for the CSRF token, then POST); the POST's response."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_file
+    url = f"{site_url}/accounts/login/"
+    session.get(url, timeout=10).raise_for_status()
+    return session.post(url, data={"username": username, "password": password,
+                                   "csrfmiddlewaretoken": session.cookies.get("csrftoken", "")},
+                        headers={"Referer": url, "Origin": site_url}, allow_redirects=False, timeout=10)
+
+
+def test_failed_logins_lock_the_username_out_until_the_cool_off(hosts, site_url, ca_file):
+    # Its own user: the other tests log in as alice, bob, carol and admin from this address, which the local
+    # inventory counts per username only (stack_login_limit_exempt), so only this user is locked.
+    django = hosts["django"][0]
+    username, password = f"lockout-{secrets.token_hex(3)}", secrets.token_urlsafe(16)
+    django.check_output(f"printf '%s\\n' {password} | chat-manage ensure_user {username} --password-stdin")
+    limit = int(django.check_output("sed -n 's/^DJANGO_LOGIN_FAILURE_LIMIT=//p' /etc/chat/chat.env"))
+    cooloff = int(django.check_output("sed -n 's/^DJANGO_LOGIN_COOLOFF_SECONDS=//p' /etc/chat/chat.env"))
+    statuses = [login_post(site_url, ca_file, username, "not-the-password").status_code for _ in range(20)]
+    # The form again with its error until the limit, then the lockout page: a clear 429, never a 500.
+    assert statuses == [200] * (limit - 1) + [429] * (21 - limit), statuses
+    locked = login_post(site_url, ca_file, username, password)
+    assert locked.status_code == 429 and 'id="login-locked"' in locked.text
+    assert "Content-Security-Policy" in locked.headers
+    time.sleep(cooloff + 1)
+    assert login_post(site_url, ca_file, username, password).status_code == 302
+
+
+def test_login_posts_from_one_address_are_throttled_by_nginx(manifest, host_by_name):
+    # From a test host, an address no exemption covers: 25 POSTs in a row to the login form (no CSRF token:
+    # Django answers 403 to those nginx lets through; nginx's 429s are the ones counted).
+    nginx = manifest.nginx[0]
+    source = host_by_name[manifest.hosts_in("centrifugo")[0]]
+    script = ("import ssl, urllib.request, urllib.error\n"
+              "ctx = ssl._create_unverified_context()\n"
+              "codes, last = [], None\n"
+              "for _ in range(25):\n"
+              f"    req = urllib.request.Request('https://{nginx.address}:{nginx.https_port}/accounts/login/', data=b'x=1')\n"
+              "    try:\n"
+              "        codes.append(urllib.request.urlopen(req, context=ctx, timeout=5).status)\n"
+              "    except urllib.error.HTTPError as exc:\n"
+              "        codes.append(exc.code)\n"
+              "        if exc.code == 429:\n"
+              "            last = exc.read().decode()\n"
+              "print(codes.count(429), codes.count(403), 'login-throttled' in (last or ''))\n")
+    throttled, _refused, page = source.check_output(f"python3 -c {shlex.quote(script)}").split()
+    assert int(throttled) >= 10, f"nginx throttled {throttled} of 25 login POSTs from one address"
+    assert page == "True", "the 429 is not nginx's login page"
+
+
+@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/admin/login/", "/rooms/lobby/"])
+def test_every_html_page_carries_the_content_security_policy(site_url, ca_file, login, path):
+    session = login("alice")
+    response = session.get(f"{site_url}{path}", timeout=10)
+    assert response.headers.get("Content-Type", "").startswith("text/html")
+    policy = response.headers.get("Content-Security-Policy", "")
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "connect-src 'self' " + site_url in policy + " ", policy
