@@ -4,7 +4,7 @@ The token is a connection token from ``/chat/token/`` (chat.tokens: HS256 with
 CHAT_JWT_SECRET, ``sub`` = user pk, ``exp`` checked). Behaviour per WebSocket connection:
 
 - no ``token`` query parameter: passed through unchanged; the session cookie
-  (AuthMiddlewareStack, inside) decides ``scope["user"]``.
+  (chat.session_auth.SessionAuthMiddlewareStack, inside) decides ``scope["user"]``.
 - valid token of an active user: ``scope["user"]`` = that user, which the session stack inside
   keeps (channels.auth.AuthMiddleware only fills ``scope["user"]`` when it is absent).
 - anything else (bad signature, expired, malformed, unknown/inactive user, empty
@@ -51,7 +51,7 @@ async def _reject(receive: Any, send: Any, code: int) -> None:
 
 
 class JwtQueryAuthMiddleware(BaseMiddleware):
-    """Wrap an ASGI app (normally AuthMiddlewareStack(URLRouter(...)))."""
+    """Wrap an ASGI app (normally SessionAuthMiddlewareStack(URLRouter(...)))."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":

@@ -37,6 +37,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import activity, realtime
+from .session_auth import user_from_session
 from .messages import (  # noqa: F401  (codes re-exported for existing importers)
     ERROR_BAD_MESSAGE,
     ERROR_EMPTY_MESSAGE,
@@ -99,14 +100,16 @@ def connect(request: HttpRequest) -> JsonResponse:
 
     Request: ``{"client": str, "transport": str, "protocol": str, "encoding": str, ...}`` with
     the browser's ``Cookie`` header forwarded (``http_headers: ["Cookie"]``), so
-    ``request.user`` is the Django session user.
+    the Django session's user is the connecting user (chat.session_auth.user_from_session: after a
+    SECRET_KEY rotation, a session signed under a fallback key still authenticates, and its key is not
+    cycled, since this response never reaches the browser).
 
     Response: ``{"result": {"user": "<pk>", "info": {"username": str}}}`` when authenticated;
     otherwise ``{"disconnect": {"code": 4501, "reason": "unauthorized"}}`` -- the shape the docs
     recommend in "What if connection is unauthenticated/unauthorized to connect?" (4501 is
     terminal, so the browser does not reconnect in a loop).
     """
-    user = request.user
+    user = user_from_session(request.session)
     if not user.is_authenticated:
         return JsonResponse(
             {"disconnect": {"code": DISCONNECT_UNAUTHORIZED, "reason": "unauthorized"}}

@@ -2,7 +2,8 @@
 
 ``http``: the Django app. ``websocket``: Origin checked against ALLOWED_HOSTS (a missing Origin
 header is refused, so non-browser clients must send one), then ``?token=`` JWT auth
-(chat.middleware), then session-cookie auth, then ``/ws/chat/<room>/`` and ``/ws/user/``
+(chat.middleware), then session-cookie auth (chat.session_auth: SECRET_KEY_FALLBACKS honoured, the session never
+cycled), then ``/ws/chat/<room>/`` and ``/ws/user/``
 (chat.routing).
 The gunicorn (WSGI) deployment serves HTTP only; realtime then goes through Centrifugo.
 """
@@ -15,18 +16,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 # Set up Django (apps registry) before importing anything that imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.middleware import JwtQueryAuthMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.session_auth import SessionAuthMiddlewareStack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            JwtQueryAuthMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            JwtQueryAuthMiddleware(SessionAuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

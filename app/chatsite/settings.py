@@ -67,6 +67,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-development-only-key"
 
+# Earlier keys, newest first, still accepted for sessions and signed values (a rotation puts the previous
+# SECRET_KEY here and drops it at the next one; https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key-fallbacks).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
+
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
 )
