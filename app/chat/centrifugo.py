@@ -36,6 +36,7 @@ from cent import (
     BroadcastRequest,
     CentApiResponseError,
     CentError,
+    CentUnauthorizedError,
     Client,
     PresenceRequest,
     PublishRequest,
@@ -54,6 +55,8 @@ T = TypeVar("T")
 
 # Where each process starts in the URL list: spread the processes over the nodes.
 _start = itertools.count(int(uuid.uuid4().int % 1024))
+# API URL -> the index in api_keys() of the key that node last accepted.
+_key_for_url: dict[str, int] = {}
 
 
 class CentrifugoUnavailable(RuntimeError):
@@ -67,13 +70,22 @@ def api_urls() -> list[str]:
     return [url.strip() for url in settings.CENTRIFUGO_HTTP_API_URL.split(",") if url.strip()]
 
 
+def api_keys() -> list[str]:
+    """The API keys of ``settings.CENTRIFUGO_HTTP_API_KEY``: the current one, then the alternates a node may
+    hold during a key rotation (comma-separated; ``[""]`` when unset). Centrifugo holds one ``http_api.key``
+    and reads it at start only (internal/app/mux.go, v6), so while its nodes restart one by one onto a new key
+    some hold the old one and some the new: a call refused with 401 is tried again with the next key."""
+    keys = [key.strip() for key in settings.CENTRIFUGO_HTTP_API_KEY.split(",") if key.strip()]
+    return keys or [""]
+
+
 def get_client(url: str | None = None) -> Client | None:
     """A ``cent.Client`` for ``url`` (default: the first configured API URL), or None when
     CENTRIFUGO_HTTP_API_URL is unset."""
     urls = api_urls()
     if url is None and not urls:
         return None
-    return Client(url or urls[0], settings.CENTRIFUGO_HTTP_API_KEY, timeout=API_TIMEOUT_SECONDS)
+    return Client(url or urls[0], api_keys()[0], timeout=API_TIMEOUT_SECONDS)
 
 
 def _retryable(exc: CentError) -> bool:
@@ -87,7 +99,9 @@ def call_with_failover(call: Callable[[Client], T], what: str) -> T:
     ``settings.CENTRIFUGO_API_DEADLINE`` seconds (no attempt starts after it; each attempt's
     timeout is API_TIMEOUT_SECONDS, cut to what is left), with a short pause (0.1 s, then 0.2 s,
     up to 1 s) after a round in which every URL failed. An API reply error that every node would
-    answer the same (codes outside RETRYABLE_CODES) stops the retries.
+    answer the same (codes outside RETRYABLE_CODES) stops the retries. A 401 (the node holds another key
+    of ``api_keys()``, during a key rotation) is tried again at once on the same node with the next key,
+    and the key a node accepts is remembered; a refused call was not run, so the retry publishes once.
 
     Returns ``call``'s result. Raises CentrifugoUnavailable when CENTRIFUGO_HTTP_API_URL is unset
     or every attempt failed (the last error is chained). ``what`` names the call in the logs.
@@ -110,14 +124,25 @@ def call_with_failover(call: Callable[[Client], T], what: str) -> T:
             if left <= 0:
                 break
         url = urls[(first + attempt) % len(urls)]
-        client = Client(url, settings.CENTRIFUGO_HTTP_API_KEY, timeout=min(API_TIMEOUT_SECONDS, left))
-        try:
-            return call(client)
-        except CentError as exc:
-            last_error = exc
-            logger.warning("Centrifugo %s via %s failed (attempt %d of %d): %s", what, url, attempt + 1, attempts, exc)
-            if not _retryable(exc):
+        keys = api_keys()
+        known = _key_for_url.get(url, 0) % len(keys)
+        for index in [known, *(i for i in range(len(keys)) if i != known)]:
+            client = Client(url, keys[index], timeout=min(API_TIMEOUT_SECONDS, max(left, 0.1)))
+            try:
+                result = call(client)
+            except CentUnauthorizedError as exc:
+                last_error = exc
+                logger.warning("Centrifugo %s via %s refused API key %d of %d", what, url, index + 1, len(keys))
+                continue
+            except CentError as exc:
+                last_error = exc
+                logger.warning("Centrifugo %s via %s failed (attempt %d of %d): %s", what, url, attempt + 1, attempts,
+                               exc)
                 break
+            _key_for_url[url] = index
+            return result
+        if last_error is not None and not _retryable(last_error):
+            break
     raise CentrifugoUnavailable(f"Centrifugo {what} failed on every attempt: {last_error}") from last_error
 
 

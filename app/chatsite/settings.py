@@ -255,6 +255,7 @@ LOGGING = {
 # chat.centrifugo.call_with_failover), bounded by CENTRIFUGO_API_ATTEMPTS calls and
 # CENTRIFUGO_API_DEADLINE seconds per publication.
 CENTRIFUGO_HTTP_API_URL = os.environ.get("CENTRIFUGO_HTTP_API_URL", "")
+# The API key, then (comma-separated) the alternates tried on a 401 during a key rotation (chat.centrifugo.api_keys).
 CENTRIFUGO_HTTP_API_KEY = os.environ.get("CENTRIFUGO_HTTP_API_KEY", "")
 CENTRIFUGO_API_ATTEMPTS = env_int("CENTRIFUGO_API_ATTEMPTS", 6)
 CENTRIFUGO_API_DEADLINE = env_int("CENTRIFUGO_API_DEADLINE", 5)

@@ -83,6 +83,22 @@ def test_publish_fails_over_from_a_dead_node_with_one_key(api_settings, ok_api):
         assert body == {"channel": "rooms:lobby", "data": DATA, "idempotency_key": "chat-rooms:lobby-7"}
 
 
+def test_a_refused_api_key_is_retried_with_the_next_and_remembered(api_settings):
+    # A key rotation under way: this node already holds the new key (the second of CENTRIFUGO_HTTP_API_KEY).
+    api = Api([(401, {}), (200, {"result": {}})])
+    try:
+        api_settings.CENTRIFUGO_HTTP_API_KEY = "old-key,new-key"
+        api_settings.CENTRIFUGO_HTTP_API_URL = api.url
+        centrifugo._key_for_url.clear()
+        assert centrifugo.publish("rooms:lobby", DATA, idempotency_key="chat-rooms:lobby-7") is True
+        assert centrifugo.publish("rooms:lobby", DATA, idempotency_key="chat-rooms:lobby-8") is True
+    finally:
+        centrifugo._key_for_url.clear()
+        api.close()
+    # Refused with the old key (not run: one publication), accepted with the new one, which the next call uses.
+    assert [key for _, key, _ in api.requests] == ["old-key", "new-key", "new-key"]
+
+
 def test_internal_error_is_retried_with_the_same_key(api_settings):
     api = Api([(200, {"error": {"code": 100, "message": "internal server error"}}), (200, {"result": {}})])
     try:
