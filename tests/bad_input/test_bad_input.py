@@ -197,6 +197,12 @@ CASES = [
      "redis_server_flavor valkey needs Debian 13 on every Redis server"),
     ("exporter-password-with-a-dollar", good_groups(), {"redis_exporter_password": "0123456789abcdef$HOME"},
      "monitoring_enabled needs redis_exporter_password (at least 16 characters, without spaces, double quotes"),
+    ("login-limit-exempt-not-a-network", good_groups(), {"stack_login_limit_exempt": ["office"]},
+     "stack_login_limit_exempt: 'office' is not an IP address or network"),
+    ("login-failure-limit-too-low", good_groups(), {"django_login_failure_limit": 1},
+     "django_login_failure_limit must be at least 3"),
+    ("secret-key-fallback-too-short", good_groups(), {"django_secret_key_fallbacks": ["short"]},
+     "Each of django_secret_key_fallbacks (earlier SECRET_KEYs) must be at least 50 characters long"),
 ]
 
 
