@@ -29,23 +29,21 @@ class TokenError(RuntimeError):
         self.url, self.status_code = url, status_code
 
 
-def django_login(site_url: str, username: str, password: str, timeout: float = 10.0,
-                 verify: str | bool = True) -> requests.Session:
-    """Log in through Django's login form, the way a browser does.
+def login_attempt(site_url: str, username: str, password: str, timeout: float = 10.0,
+                  verify: str | bool = True) -> tuple[requests.Session, requests.Response]:
+    """One login through Django's login form, the way a browser does (GET for the CSRF cookie, then the
+    POST), whatever its outcome: the session and the POST's response (302 when it succeeded, 200 with
+    the form's error, 429 when a login limit refused it; roles/django README, "Login limits").
 
     Args:
         site_url: the site's origin, e.g. ``"https://127.0.0.1:8443"`` (no trailing slash).
-        username, password: a Django user's credentials.
+        username, password: the credentials to try.
         timeout: per-request timeout in seconds.
         verify: CA bundle path that signs the site's certificate (the self-signed certificate of
             the test hosts), or True for the system's CAs.
 
-    Returns:
-        A ``requests.Session`` holding the ``sessionid`` and ``csrftoken`` cookies.
-
     Raises:
-        LoginError: the form did not redirect (wrong credentials) or set no session cookie.
-        requests.RequestException: the site did not answer.
+        requests.RequestException: the site did not answer, or the form page did not load.
     """
     session = requests.Session()
     # REQUESTS_CA_BUNDLE and friends would override session.verify: trust only what is given.
@@ -64,8 +62,26 @@ def django_login(site_url: str, username: str, password: str, timeout: float = 1
         allow_redirects=False,
         timeout=timeout,
     )
+    return session, response
+
+
+def django_login(site_url: str, username: str, password: str, timeout: float = 10.0,
+                 verify: str | bool = True) -> requests.Session:
+    """Log in through Django's login form (:func:`login_attempt`) and require success.
+
+    Args:
+        site_url, username, password, timeout, verify: as for :func:`login_attempt`.
+
+    Returns:
+        A ``requests.Session`` holding the ``sessionid`` and ``csrftoken`` cookies.
+
+    Raises:
+        LoginError: the form did not redirect (wrong credentials) or set no session cookie.
+        requests.RequestException: the site did not answer.
+    """
+    session, response = login_attempt(site_url, username, password, timeout, verify)
     if response.status_code != 302 or "sessionid" not in session.cookies:
-        raise LoginError(f"login of {username!r} at {login_url} failed: HTTP {response.status_code}")
+        raise LoginError(f"login of {username!r} at {site_url}/accounts/login/ failed: HTTP {response.status_code}")
     return session
 
 
