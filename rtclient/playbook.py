@@ -16,6 +16,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# profile_tasks' line under each task banner: "... (0:00:01.234)       0:01:02.345 ****": the time since the run began.
+_PROFILE_ELAPSED = re.compile(r"\(\d+:\d\d:\d\d\.\d+\)\s+(?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d\.\d+)")
+_PLAY_BANNER = re.compile(r"^PLAY \[(?P<name>.*)\] \*+$")
+
+#: The callbacks :func:`play_timeline` needs (pass as ``env`` to :func:`run_playbook`).
+TIMELINE_ENV = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,ansible.posix.profile_tasks"}
+
 # "rt-redis-1                 : ok=52   changed=31   unreachable=0    failed=0 ..."
 _RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
 
@@ -38,6 +45,31 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
         recap[match["host"]] = {k: int(v) for k, v in
                                 (kv.split("=") for kv in match["counts"].split())}
     return recap
+
+
+def play_timeline(output: str) -> list[tuple[str, float]]:
+    """Each play of a run and its duration in seconds, from the output of a run with ``TIMELINE_ENV``
+    (ansible.posix.profile_tasks prints the time since the run began under every task banner).
+
+    Returns:
+        ``[(play name, seconds)]`` in run order; a play without any task line is left out. The last play
+        lasts until the last timestamp of the run.
+    """
+    starts: list[tuple[str, float]] = []
+    play, last = None, 0.0
+    for line in output.splitlines():
+        banner = _PLAY_BANNER.match(line)
+        if banner:
+            play = banner.group("name")
+            continue
+        elapsed = _PROFILE_ELAPSED.search(line)
+        if elapsed:
+            last = int(elapsed.group("h")) * 3600 + int(elapsed.group("m")) * 60 + float(elapsed.group("s"))
+            if play is not None:
+                starts.append((play, last))
+                play = None
+    ends = [start for _, start in starts[1:]] + [last]
+    return [(name, round(end - start, 1)) for (name, start), end in zip(starts, ends)]
 
 
 @dataclass
@@ -77,8 +109,8 @@ def run_playbook(playbook: str, *args: str, timeout: float = 900.0, env: dict[st
         A :class:`PlaybookRun`; a failed run is returned too (check ``returncode``).
     """
     path = Path(playbook) if "/" in playbook else ROOT / "playbooks" / playbook
-    full_env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-                    ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer", **(env or {}))
+    full_env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+                "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer", **(env or {})}
     full_env.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
     start = time.monotonic()
     result = subprocess.run(["ansible-playbook", "-i", inventory(), str(path), *args], cwd=ROOT, env=full_env,

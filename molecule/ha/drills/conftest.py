@@ -47,8 +47,9 @@ def nodes(manifest) -> list[CentrifugoInstance]:
     return list(manifest.centrifugo)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def api_key() -> str:
+    """Centrifugo's HTTP API key, read for each drill: the secret rotation drill replaces it."""
     return auth.read_credential("centrifugo_http_api_key")
 
 
