@@ -213,3 +213,53 @@ def test_bad_input_fails_before_any_host_changes(tmp_path, groups, extra_vars, m
     assert result.returncode != 0, output[-2000:]
     assert message in output, output[-3000:]
     assert TIER_PLAY not in result.stdout, "a tier play started before the failure"
+
+
+def vault_inventory_vars(tmp_path: Path) -> None:
+    """Turn the inventory of make_inventory into one whose secrets a vault holds: the local group_vars but
+    secrets.yml, which becomes plain values (as inventories/production.example reads them from the vault)
+    and no credentials_dir."""
+    group_vars = tmp_path / "inventory" / "group_vars"
+    group_vars.unlink()
+    (group_vars / "all").mkdir(parents=True)
+    for source in (ROOT / "inventories/local/group_vars/all").glob("*.yml"):
+        if source.name != "secrets.yml":
+            (group_vars / "all" / source.name).symlink_to(source)
+    names = ["redis_requirepass", "centrifugo_redis_password", "django_redis_password", "centrifugo_http_api_key",
+             "centrifugo_client_token_hmac_secret_key", "centrifugo_admin_password", "centrifugo_admin_secret",
+             "django_secret_key"]
+    (group_vars / "all" / "secrets.yml").write_text(yaml.safe_dump({name: "v" * 64 for name in names}))
+
+
+ROTATION_CASES = [
+    # (id, vault-held, extra vars, message)
+    ("rotate-vault-secret-without-new-value", True, {"rotate_secrets": "django_secret_key"},
+     "django_secret_key is held by the inventory (ansible-vault; no credentials_dir generates it): give its new "
+     "value as rotate_new_values.django_secret_key"),
+    ("rotate-new-password-too-short", False,
+     {"rotate_secrets": "redis_requirepass", "rotate_new_values": {"redis_requirepass": "short"}},
+     "rotate_new_values.redis_requirepass is 5 characters long; the new redis_requirepass needs at least 16."),
+    ("rotate-unknown-secret", False, {"rotate_secrets": "redis_password"},
+     "rotate_secrets names redis_password, which this playbook does not rotate"),
+]
+
+
+@pytest.mark.parametrize("vault,extra_vars,message", [c[1:] for c in ROTATION_CASES], ids=[c[0] for c in ROTATION_CASES])
+def test_bad_rotation_input_fails_before_any_change(tmp_path, vault, extra_vars, message):
+    """playbooks/rotate_secrets.yml refuses a bad request in its plan play: no step started, no new value
+    written to the credentials directory."""
+    inventory = make_inventory(tmp_path, good_groups())
+    if vault:
+        vault_inventory_vars(tmp_path)
+    extra = tmp_path / "extra.yml"
+    extra.write_text(yaml.safe_dump(extra_vars))
+    credentials = tmp_path / "credentials"
+    env = dict(os.environ, RTSTACK_CREDENTIALS_DIR=str(credentials), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
+    result = subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks/rotate_secrets.yml"),
+                             "-e", f"@{extra}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output[-2000:]
+    assert message in output, output[-3000:]
+    assert "PLAY [Rotation 1/6" not in result.stdout, "a rotation step started before the failure"
+    assert not list(credentials.glob("*.next")), "a new value was written to the credentials directory"
