@@ -68,3 +68,59 @@ def test_redis_acl_setuser_current_then_previous_hashes_once_each():
 def test_redis_acl_setuser_refuses_a_user_without_password():
     with pytest.raises(secrets.AnsibleFilterError, match="needs a name and a password"):
         secrets.redis_acl_setuser([{"name": "app", "password": ""}])
+
+
+def test_redis_cli_script_logs_in_with_each_password_then_marks_the_commands():
+    script = secrets.redis_cli_script(["old", "", "new"], ["ACL SETUSER a resetpass #x", "CONFIG REWRITE"])
+    assert script == "AUTH old\nAUTH new\nECHO rtstack-acl\nACL SETUSER a resetpass #x\nCONFIG REWRITE\n"
+
+
+@pytest.mark.parametrize("passwords, commands", [([], ["PING"]), (["a\nFLUSHALL"], ["PING"]), (["a"], ["PING\nX"])])
+def test_redis_cli_script_refuses_no_password_and_newlines(passwords, commands):
+    with pytest.raises(secrets.AnsibleFilterError):
+        secrets.redis_cli_script(passwords, commands)
+
+
+@pytest.mark.parametrize("stdout, ok", [
+    ("WRONGPASS invalid username-password pair\nOK\nrtstack-acl\nOK\nOK\n", True),
+    ("OK\nrtstack-acl\nOK\nERR Error saving the configuration\n", False),
+    ("WRONGPASS x\nWRONGPASS x\nrtstack-acl\nNOAUTH Authentication required.\n", False),
+    ("OK\nrtstack-acl\n", False),
+    ("OK\nOK\n", False),
+])
+def test_redis_cli_all_ok_reads_only_the_answers_after_the_marker(stdout, ok):
+    assert secrets.redis_cli_all_ok(stdout) is ok
+
+
+def stack_with_postgresql(**pg_vars):
+    """tests/test_plugins.py's five-host stack plus a PostgreSQL host p1 with ``pg_vars``."""
+    from tests.test_plugins import facts, inventory
+
+    hostvars, groups = inventory()
+    hostvars["p1"] = {**facts("10.0.0.6"), "realtime_backend": "both",
+                      "stack_public_origins": ["https://chat.example.com"], **pg_vars}
+    groups["postgresql"] = ["p1"]
+    return hostvars, groups
+
+
+@pytest.mark.parametrize("pg_vars, login_user", [
+    ({}, "chat"),
+    ({"postgresql_app_login_users": ["chat_blue", "chat_green"]}, "chat_blue"),
+    ({"postgresql_app_login_users": ["chat_blue", "chat_green"], "postgresql_app_login_user": "chat_green"},
+     "chat_green"),
+])
+def test_topology_gives_the_app_its_login_role(pg_vars, login_user):
+    topology = load_plugin("rtstack_topology")
+    (server,) = topology.topology(*stack_with_postgresql(**pg_vars))["postgresql"]
+    assert server["user"] == "chat" and server["login_user"] == login_user
+
+
+@pytest.mark.parametrize("pg_vars", [
+    {"postgresql_app_login_users": ["chat_blue"]},
+    {"postgresql_app_login_users": ["chat_blue", "chat_blue"]},
+    {"postgresql_app_login_users": ["chat_blue", "chat_green"], "postgresql_app_login_user": "chat"},
+])
+def test_topology_refuses_login_roles_that_cannot_alternate(pg_vars):
+    topology = load_plugin("rtstack_topology")
+    with pytest.raises(topology.TopologyError, match="postgresql_app_login_users must be two different role names"):
+        topology.topology(*stack_with_postgresql(**pg_vars))

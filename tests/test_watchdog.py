@@ -59,3 +59,30 @@ def test_broker_unreachable_when_nothing_answers():
     sentinel = {"user": "centrifugo", "password": "pw", "sentinel_address": ["127.0.0.1:9,127.0.0.1:7"],
                 "sentinel_master_name": "rtstack", "sentinel_password": "s"}
     assert watchdog.broker_reachable(sentinel, timeout=0.5) is False
+
+
+def test_settings_are_read_again_when_config_json_changes(tmp_path):
+    """A secret rotation rewrites config.json and restarts the instance: the watchdog takes the new API key,
+    token key and Redis settings without a restart of its own."""
+    import argparse
+    import json
+    import os
+
+    (tmp_path / "8000.env").write_text(
+        "CENTRIFUGO_NODE_NAME=node-1\nCENTRIFUGO_HTTP_SERVER_ADDRESS=10.0.0.2\nCENTRIFUGO_HTTP_SERVER_PORT=8000\n"
+        "CENTRIFUGO_HTTP_SERVER_INTERNAL_ADDRESS=10.0.0.2\nCENTRIFUGO_HTTP_SERVER_INTERNAL_PORT=9000\n")
+    config = tmp_path / "config.json"
+
+    def write(key: str, mtime: int) -> None:
+        config.write_text(json.dumps({"http_api": {"key": key}, "client": {"token": {"hmac_secret_key": key * 2}},
+                                      "engine": {"redis": {"password": key}}}))
+        os.utime(config, ns=(mtime, mtime))
+
+    write("old", 1_000_000_000)
+    options = argparse.Namespace(instance="8000", instance_env_dir=str(tmp_path), config=str(config), unit="", peers="")
+    dog = watchdog.Watchdog(options)
+    assert (dog.api_key, dog.token_key, dog.redis) == ("old", "oldold", {"password": "old"})
+    assert dog.reload_config() is False
+    write("new", 2_000_000_000)
+    assert dog.reload_config() is True
+    assert (dog.api_key, dog.token_key, dog.redis) == ("new", "newnew", {"password": "new"})

@@ -6,6 +6,9 @@ plugins; pure functions, unit-tested in tests/test_plugins.py):
   vault-held secret without its new value, a new value shorter than its minimum).
 * ``rtstack_redis_acl_setuser(users, previous)``: the ``ACL SETUSER`` commands that give each Redis ACL
   user its current password and, during a rotation, the previous ones beside it.
+* ``rtstack_redis_cli_script(passwords, commands)`` / ``rtstack_redis_cli_all_ok(stdout)``: what the redis role
+  sends to ``redis-cli`` on standard input (log in with any of several passwords, then the commands), and
+  whether every command answered OK.
 """
 
 from __future__ import annotations
@@ -133,6 +136,41 @@ def redis_password_hashes(password: str, previous: Sequence[str] | None = None) 
     return hashes
 
 
+#: The line redis-cli prints between the AUTH answers (some may fail) and the commands' answers.
+CLI_MARKER = "rtstack-acl"
+
+
+def redis_cli_script(passwords: Sequence[str], commands: Sequence[str]) -> str:
+    """Standard input for ``redis-cli`` (not a terminal: one command per line, one answer per line): ``AUTH``
+    with each of ``passwords`` (the connection stays logged in as the last that worked: a failed AUTH changes
+    nothing), ``ECHO rtstack-acl``, then ``commands``.
+
+    Args:
+        passwords: passwords of the ``default`` user, any of which may be the server's now (a rotation's two).
+        commands: Redis commands, one per item, without newlines.
+
+    Raises:
+        AnsibleFilterError: no password, or a password or command with a newline (it would split the script).
+    """
+    passwords = [str(p) for p in passwords if p]
+    if not passwords:
+        raise AnsibleFilterError("redis_cli_script needs at least one password")
+    lines = [f"AUTH {p}" for p in passwords] + [f"ECHO {CLI_MARKER}"] + [str(c) for c in commands]
+    if any("\n" in line or "\r" in line for line in lines):
+        raise AnsibleFilterError("a password or Redis command contains a newline")
+    return "\n".join(lines) + "\n"
+
+
+def redis_cli_all_ok(stdout: str) -> bool:
+    """Whether every answer after the marker of :func:`redis_cli_script` is ``OK`` (and there is at least one):
+    False when no AUTH worked (the commands then answer NOAUTH) or a command failed."""
+    lines = [line.strip() for line in str(stdout).splitlines()]
+    if CLI_MARKER not in lines:
+        return False
+    answers = lines[lines.index(CLI_MARKER) + 1:]
+    return bool(answers) and all(answer == "OK" for answer in answers)
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -142,4 +180,6 @@ class FilterModule:
             "rtstack_rotation_problems": rotation_problems,
             "rtstack_redis_acl_setuser": redis_acl_setuser,
             "rtstack_redis_password_hashes": redis_password_hashes,
+            "rtstack_redis_cli_script": redis_cli_script,
+            "rtstack_redis_cli_all_ok": redis_cli_all_ok,
         }

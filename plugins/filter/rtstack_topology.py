@@ -50,8 +50,8 @@ TIER_GROUPS = {
 WIRING = {
     "redis": ("redis_port", "redis_sentinel_port", "redis_sentinel_master_name", "redis_mode", "redis_server_flavor",
               "redis_sentinel_flavor", "redis_exporter_port", "redis_sentinel_exporter_port"),
-    "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user", "postgresql_outbox_user",
-                   "postgresql_exporter_port"),
+    "postgresql": ("postgresql_port", "postgresql_app_database", "postgresql_app_user", "postgresql_app_login_users",
+                   "postgresql_app_login_user", "postgresql_outbox_user", "postgresql_exporter_port"),
     "centrifugo": ("centrifugo_port", "centrifugo_internal_port", "centrifugo_state", "centrifugo_service",
                    "centrifugo_version", "centrifugo_client_auth"),
     "django": ("django_port", "django_daphne_ports", "django_metrics_port"),
@@ -331,6 +331,19 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     def var(host: str, name: str) -> Any:
         return _get(hv[host], name, defaults[name])
 
+    def app_login_user(host: str) -> str:
+        # The role the app logs in as: postgresql_app_user itself, or the active one of the blue/green login
+        # roles (postgresql_app_login_user, else the first of postgresql_app_login_users).
+        login_users = list(var(host, "postgresql_app_login_users") or [])
+        active = var(host, "postgresql_app_login_user") or (login_users[0] if login_users else "")
+        if not login_users:
+            return var(host, "postgresql_app_user")
+        if len(login_users) != 2 or len(set(login_users)) != 2 or active not in login_users:
+            raise TopologyError(
+                f"postgresql_app_login_users must be two different role names and postgresql_app_login_user one of "
+                f"them (on {host}: {login_users!r}, {active!r}): see roles/postgresql README, 'Blue/green login roles'")
+        return active
+
     addresses = {h: _host_address(h, hv[h]) for h in names}
     backend = stack("realtime_backend")
     redis_mode = stack("redis_mode")
@@ -370,7 +383,7 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     }
     topo["postgresql"] = [_endpoint(h, addresses[h], _port(var(h, "postgresql_port"), h, "postgresql_port"),
                                     database=var(h, "postgresql_app_database"), user=var(h, "postgresql_app_user"),
-                                    outbox_user=var(h, "postgresql_outbox_user"))
+                                    login_user=app_login_user(h), outbox_user=var(h, "postgresql_outbox_user"))
                           for h in members["postgresql"]]
     partitions = stack("stack_outbox_partitions")
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:

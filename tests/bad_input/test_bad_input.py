@@ -201,6 +201,9 @@ CASES = [
      "stack_login_limit_exempt: 'office' is not an IP address or network"),
     ("login-failure-limit-too-low", good_groups(), {"django_login_failure_limit": 1},
      "django_login_failure_limit must be at least 3"),
+    ("app-login-roles-one-name", {**good_groups(), "postgresql": {"bad-postgresql-1": {"rtstack_private_address": "127.0.0.6"}}},
+     {"postgresql_app_login_users": ["chat_blue"]},
+     "postgresql_app_login_users must be two different role names and postgresql_app_login_user one of them"),
     ("secret-key-fallback-too-short", good_groups(), {"django_secret_key_fallbacks": ["short"]},
      "Each of django_secret_key_fallbacks (earlier SECRET_KEYs) must be at least 50 characters long"),
 ]
@@ -241,6 +244,9 @@ ROTATION_CASES = [
      "rotate_new_values.redis_requirepass is 5 characters long; the new redis_requirepass needs at least 16."),
     ("rotate-unknown-secret", False, {"rotate_secrets": "redis_password"},
      "rotate_secrets names redis_password, which this playbook does not rotate"),
+    ("rotate-app-password-without-login-roles", False,
+     {"rotate_secrets": "postgresql_app_password", "postgresql_app_login_users": []},
+     "Rotating postgresql_app_password without a failed request needs two login roles used in turn"),
 ]
 
 
@@ -248,7 +254,8 @@ ROTATION_CASES = [
 def test_bad_rotation_input_fails_before_any_change(tmp_path, vault, extra_vars, message):
     """playbooks/rotate_secrets.yml refuses a bad request in its plan play: no step started, no new value
     written to the credentials directory."""
-    inventory = make_inventory(tmp_path, good_groups())
+    groups = {**good_groups(), "postgresql": {"bad-postgresql-1": {"rtstack_private_address": "127.0.0.6"}}}
+    inventory = make_inventory(tmp_path, groups)
     if vault:
         vault_inventory_vars(tmp_path)
     extra = tmp_path / "extra.yml"

@@ -1,11 +1,14 @@
 """The secret rotation drill, under the same load (drills/load.py): ``playbooks/rotate_secrets.yml -e
-rotate_secrets=all`` while clients receive and a post goes through Django every 100 ms.
+rotate_secrets=all`` (every Redis, Sentinel, Centrifugo, Django and PostgreSQL secret) while clients receive and a
+post goes through Django every 100 ms.
 
-Asserted: the run succeeds; every client gets every committed message (0 lost, none twice) and no post is
-refused; Django never gave up a publish to Centrifugo; a browser session logged in before the rotation still
-opens a login-only page after it (SECRET_KEY_FALLBACKS); the old Redis passwords no longer authenticate and
-the new ones do; no old or new secret appears in the run's output or in the hosts' journals of the run.
-Reported: each step's duration (the rotation timeline), the 401 retries of Django's API calls.
+Asserted: the run succeeds and every secret has a new value; every client gets every committed message (0 lost,
+none twice) and no post is refused; Django never gave up a publish to Centrifugo; a browser session logged in
+before the rotation still opens a login-only page after it (SECRET_KEY_FALLBACKS) and gets a connection token
+signed with the new HMAC key; the Redis servers and the sentinels refuse the old passwords and accept the new ones;
+the app moved to the other PostgreSQL login role, which logs in with the new password, while the role it left
+cannot log in; no old or new secret appears in the run's output or in any host's journal of the run.
+Reported: each play's duration (the rotation timeline), the 401 retries of Django's API calls.
 Runs before the upgrade drill (file order), which reads the new API key.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import urlsplit
 
 import jwt
 import redis
@@ -28,15 +32,36 @@ ROTATED_FILES = {
     "redis_requirepass": "redis_requirepass",
     "centrifugo_redis_password": "redis_centrifugo_password",
     "django_redis_password": "redis_django_password",
+    "redis_replication_password": "redis_replication_password",
+    "redis_sentinel_auth_password": "redis_sentinel_auth_password",
+    "redis_exporter_password": "redis_exporter_password",
+    "redis_sentinel_password": "redis_sentinel_password",
     "centrifugo_http_api_key": "centrifugo_http_api_key",
     "centrifugo_client_token_hmac_secret_key": "centrifugo_token_key",
     "centrifugo_admin_password": "centrifugo_admin_password",
     "centrifugo_admin_secret": "centrifugo_admin_secret",
     "django_secret_key": "django_secret_key",
+    "postgresql_app_password": "postgresql_app_password",
+    "postgresql_outbox_password": "postgresql_outbox_password",
 }
-#: Redis ACL users and the files of their passwords (inventories/local/group_vars/all/redis.yml names them).
-REDIS_USERS = {"default": "redis_requirepass", "centrifugo": "redis_centrifugo_password",
-               "django": "redis_django_password"}
+#: Redis ACL users of the servers and the variables of their passwords (the roles' and
+#: inventories/local/group_vars/all/redis.yml's user names).
+REDIS_USERS = {"default": "redis_requirepass", "centrifugo": "centrifugo_redis_password",
+               "django": "django_redis_password", "replica": "redis_replication_password",
+               "sentinel": "redis_sentinel_auth_password", "exporter": "redis_exporter_password"}
+#: The app's virtualenv on the Django hosts (the django role's django_venv).
+DJANGO_PYTHON = "/srv/chat/venv/bin/python"
+#: Log in to PostgreSQL from a Django host (the only hosts pg_hba.conf lets the app's roles in from) as
+#: argv[1] at argv[2]:argv[3], the password on standard input; prints "ok" or the server's refusal.
+PG_LOGIN = """
+import sys, psycopg
+try:
+    psycopg.connect(host=sys.argv[2], port=int(sys.argv[3]), dbname="chat", user=sys.argv[1],
+                    password=sys.stdin.read().strip(), sslmode="require", connect_timeout=5).close()
+    print("ok")
+except psycopg.OperationalError as exc:
+    print("refused:", str(exc).splitlines()[0][-80:])
+"""
 
 
 def authenticates(server, user: str, password: str) -> bool:
@@ -50,6 +75,26 @@ def authenticates(server, user: str, password: str) -> bool:
         client.close()
 
 
+def sentinel_authenticates(sentinel, password: str) -> bool:
+    """Whether the sentinel (manifest endpoint) accepts ``password`` (AUTH, then PING)."""
+    return authenticates(sentinel, "default", password)
+
+
+def pg_login(manifest, user: str, password: str) -> str:
+    """"ok", or PostgreSQL's refusal, for ``user``/``password`` from the first Django host."""
+    server = manifest.postgresql[0]
+    return exec_in(manifest.hosts_in("django")[0], [DJANGO_PYTHON, "-c", PG_LOGIN, user, server.address,
+                                                     str(server.port)], input=password).stdout.strip()
+
+
+def django_database_user(host: str) -> str:
+    """The PostgreSQL role the Django host logs in as now (DATABASE_URL of its environment file, /etc/chat/chat.env)."""
+    for line in exec_in(host, ["cat", "/etc/chat/chat.env"]).stdout.splitlines():
+        if line.startswith("DATABASE_URL="):
+            return urlsplit(line.partition("=")[2]).username or ""
+    raise AssertionError(f"no DATABASE_URL in {host}'s /etc/chat/chat.env")
+
+
 def journal_since(host: str, since: float) -> str:
     """The host's journal since ``since`` (epoch seconds), messages only."""
     return exec_in(host, ["journalctl", "--no-pager", "-o", "cat", "--since", f"@{int(since)}"], timeout=120).stdout
@@ -57,6 +102,8 @@ def journal_since(host: str, since: float) -> str:
 
 def test_rotate_every_secret_under_load(loop, load, manifest, site_url, figures):
     old = {name: auth.read_credential(file) for name, file in ROTATED_FILES.items()}
+    login_before = django_database_user(manifest.hosts_in("django")[0])
+    assert pg_login(manifest, login_before, old["postgresql_app_password"]) == "ok"
     ca_file = auth.ca_file()
     browser = auth.django_login(site_url, "bob", auth.read_credential("user_bob"), verify=ca_file)
     window = run(loop, load.start_window())
@@ -74,6 +121,12 @@ def test_rotate_every_secret_under_load(loop, load, manifest, site_url, figures)
     new = {name: auth.read_credential(file) for name, file in ROTATED_FILES.items()}
 
     journals = {host: journal_since(host, started) for host in manifest.hosts}
+    # Redis and Sentinel log to files of their own (Debian's packages), not to the journal.
+    names = manifest.redis.names
+    logs = {f"{server.host}:{names['server']['log']}": exec_in(server.host, ["cat", names["server"]["log"]]).stdout
+            for server in manifest.redis.servers}
+    logs.update({f"{item.host}:{names['sentinel']['sentinel_log']}":
+                 exec_in(item.host, ["cat", names["sentinel"]["sentinel_log"]]).stdout for item in manifest.redis.sentinels})
     django_journal = "\n".join(journals[host] for host in manifest.hosts_in("django"))
     report(figures, "rotate_secrets", seconds=round(rotation.seconds, 1), timeline=play_timeline(rotation.output),
            changed=rotation.changed(), api_key_retries=django_journal.count("refused API key"), **tally)
@@ -95,11 +148,20 @@ def test_rotate_every_secret_under_load(loop, load, manifest, site_url, figures)
     assert claims["sub"], claims
 
     for server in manifest.redis.servers:
-        for user, file in REDIS_USERS.items():
-            name = next(key for key, value in ROTATED_FILES.items() if value == file)
+        for user, name in REDIS_USERS.items():
             assert not authenticates(server, user, old[name]), f"{server.address} still accepts {user}'s old password"
             assert authenticates(server, user, new[name]), f"{server.address} refuses {user}'s new password"
+    for sentinel in manifest.redis.sentinels:
+        assert not sentinel_authenticates(sentinel, old["redis_sentinel_password"]), f"{sentinel.address}: old password"
+        assert sentinel_authenticates(sentinel, new["redis_sentinel_password"]), f"{sentinel.address}: new password"
 
-    leaked = [(where, name) for where, text in [("the run's output", rotation.output), *journals.items()]
+    # The app moved to the other login role with the new password; the one it left cannot log in at all.
+    login_after = auth.read_credential("postgresql_app_login_user")
+    assert login_after != login_before, f"the app still logs in as {login_before}"
+    assert {django_database_user(host) for host in manifest.hosts_in("django")} == {login_after}
+    assert pg_login(manifest, login_after, new["postgresql_app_password"]) == "ok"
+    assert pg_login(manifest, login_before, old["postgresql_app_password"]).startswith("refused")
+
+    leaked = [(where, name) for where, text in [("the run's output", rotation.output), *journals.items(), *logs.items()]
               for name in ROTATED_FILES for value in (old[name], new[name]) if value in text]
     assert not leaked, f"secrets printed: {sorted(set(leaked))}"

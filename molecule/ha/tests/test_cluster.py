@@ -143,3 +143,31 @@ def test_channels_layer_over_sentinel(manifest, groups, host_by_name, login, sit
 
     assert run(scenario())["text"] == text
 
+
+
+def test_the_app_logs_in_through_one_blue_green_login_role(manifest):
+    """The app's roles (roles/postgresql README, "Blue/green login roles"): the owner ``chat`` and one of the two
+    login roles cannot log in; the other one can, and it is the one every Django host uses (DATABASE_URL); both are
+    members of the owner and their sessions start as it, so every table of the app is the owner's. After the
+    rotation drill the login role has switched (molecule/ha/drills/test_rotation.py)."""
+    from rtclient.hosts import exec_in
+
+    server = manifest.postgresql[0]
+    sql = ("SELECT r.rolname, r.rolcanlogin, r.rolpassword IS NOT NULL, coalesce(array_to_string(s.setconfig, ','), ''), "
+           "pg_has_role(r.oid, 'chat', 'MEMBER') FROM pg_authid r LEFT JOIN pg_db_role_setting s "
+           "ON s.setrole = r.oid AND s.setdatabase = 0 WHERE r.rolname IN ('chat', 'chat_blue', 'chat_green') "
+           "ORDER BY 1")
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-p", str(server.port), "-XAt", "-d", "chat", "-c"]
+    roles = {row.split("|")[0]: row.split("|")[1:] for row in exec_in(server.host, psql + [sql]).stdout.split()}
+    users = set()
+    for host in manifest.hosts_in("django"):
+        env = exec_in(host, ["cat", "/etc/chat/chat.env"]).stdout
+        users |= {line.split("://", 1)[1].split(":", 1)[0] for line in env.splitlines() if line.startswith("DATABASE_URL=")}
+    assert len(users) == 1, f"the Django hosts log in as different roles: {users}"
+    active = users.pop()
+    idle = ({"chat_blue", "chat_green"} - {active}).pop()
+    assert roles["chat"][:2] == ["f", "f"], f"the owner logs in: {roles['chat']}"
+    assert roles[active] == ["t", "t", "role=chat", "t"], f"{active}: {roles[active]}"
+    assert roles[idle] == ["f", "f", "role=chat", "t"], f"{idle}: {roles[idle]}"
+    owners = exec_in(server.host, psql + ["SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"])
+    assert owners.stdout.split() == ["chat"], f"tables of the app owned by {owners.stdout.split()}"
