@@ -90,6 +90,54 @@ def cookie_header(session: requests.Session) -> str:
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
 
+class SessionCookies:
+    """A logged-in user's cookies, kept up to date the way a browser's cookie jar is, for clients that send
+    the ``Cookie`` header themselves (rtclient.publish.DjangoPoster, rtclient.history, CentrifugoConnection).
+
+    Django gives a session a new key (``Set-Cookie: sessionid=...``) when it re-signs it with a new
+    SECRET_KEY (``get_user`` with SECRET_KEY_FALLBACKS: ``session.cycle_key()``), so a client that kept the old
+    header would be logged out by a rotation a browser survives.
+
+    Args:
+        cookies: cookie name -> value (``requests.Session.cookies``, or a dict).
+
+    ``header()`` is the current ``Cookie`` header; ``update(set_cookies)`` takes a response's cookies
+    (``aiohttp`` ``response.cookies``: name -> Morsel, or name -> str) and rewrites the ``Cookie`` entry of
+    every mapping given to ``bind`` (a centrifuge-python client's headers, which it sends on each reconnect).
+    """
+
+    def __init__(self, cookies: Any) -> None:
+        self.values: dict[str, str] = {name: value for name, value in dict(cookies).items()}
+        self._bound: list[dict[str, str]] = []
+
+    def header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.values.items())
+
+    def bind(self, headers: dict[str, str]) -> dict[str, str]:
+        """Keep ``headers["Cookie"]`` equal to :meth:`header` from now on; returns ``headers``."""
+        headers["Cookie"] = self.header()
+        self._bound.append(headers)
+        return headers
+
+    def update(self, set_cookies: Any) -> None:
+        """Take the cookies a response set (an emptied cookie, as Django's logout sends, is dropped)."""
+        changed = False
+        for name, morsel in dict(set_cookies or {}).items():
+            value = getattr(morsel, "value", morsel)
+            if value:
+                changed |= self.values.get(name) != value
+                self.values[name] = value
+            elif name in self.values:
+                del self.values[name]
+                changed = True
+        if changed:
+            for headers in self._bound:
+                headers["Cookie"] = self.header()
+
+    def __str__(self) -> str:
+        return self.header()
+
+
 def credentials_root(explicit: str | os.PathLike | None = None) -> Path:
     """The directory of the inventory's generated secrets: ``explicit``, else env
     ``RTSTACK_CREDENTIALS_DIR``.

@@ -33,6 +33,7 @@ from centrifuge import (
     SubscriptionEventHandler,
 )
 
+from .auth import SessionCookies
 from .tls import client_ssl_context
 
 #: Path of Centrifugo's bidirectional WebSocket endpoint (``websocket.handler_prefix``).
@@ -165,7 +166,8 @@ class CentrifugoConnection:
     Args:
         url: e.g. ``"wss://127.0.0.1:8443/connection/websocket"`` (through nginx) or a node's
             ``"ws://10.1.2.3:8000/connection/websocket"`` (the manifest's ``client_url``).
-        cookie: ``Cookie`` header for Centrifugo's connect proxy (``auth.cookie_header``).
+        cookie: ``Cookie`` header for Centrifugo's connect proxy (``auth.cookie_header``), or an
+            ``auth.SessionCookies`` whose updates later reconnects send.
         origin: ``Origin`` header, checked against Centrifugo's ``client.allowed_origins``.
         token: a connection JWT (``auth.connection_token``); Centrifugo verifies it before, and
             instead of, the connect proxy (https://centrifugal.dev/docs/server/authentication).
@@ -179,11 +181,15 @@ class CentrifugoConnection:
     ``subscribers`` channel -> :class:`Subscriber`. Use ``async with`` or :meth:`close`.
     """
 
-    def __init__(self, url: str, *, cookie: str | None = None, origin: str | None = None,
+    def __init__(self, url: str, *, cookie: "str | SessionCookies | None" = None, origin: str | None = None,
                  token: str | None = None, ca_file: str | None = None, check_hostname: bool = True,
                  timeout: float = 5.0, max_reconnect_delay: float = 2.0) -> None:
-        headers = {}
-        if cookie:
+        headers: dict[str, str] = {}
+        if isinstance(cookie, SessionCookies):
+            # centrifuge-python keeps this mapping and sends it on every (re)connect: a reconnect after the
+            # session's key cycled sends the new one, as a browser's WebSocket does.
+            cookie.bind(headers)
+        elif cookie:
             headers["Cookie"] = cookie
         if origin:
             headers["Origin"] = origin

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import aiohttp
 import requests
 
+from .auth import SessionCookies
 from .tls import client_ssl_context
 
 #: Django's messages view of a room (GET: the gap fill; POST: send a message).
@@ -106,7 +107,7 @@ def _check_status(url: str, status: int, text: str) -> None:
         raise GapFillError(f"HTTP {status}: {text[:200]}", url, status)
 
 
-async def fetch_messages_after(site_url: str, room: str, after_id: int, cookie: str,
+async def fetch_messages_after(site_url: str, room: str, after_id: int, cookie: "str | SessionCookies",
                                ca_file: str | None = None, timeout: float = 5.0,
                                max_pages: int = 50) -> list[dict[str, Any]]:
     """Every message of ``room`` with an id above ``after_id``, from the database (aiohttp).
@@ -115,7 +116,8 @@ async def fetch_messages_after(site_url: str, room: str, after_id: int, cookie: 
         site_url: the site's origin, e.g. ``"https://127.0.0.1:8443"``.
         room: the room name, e.g. ``"lobby"``.
         after_id: the last message id the client has (0: all).
-        cookie: ``Cookie`` header with the Django session (``auth.cookie_header``).
+        cookie: ``Cookie`` header with the Django session (``auth.cookie_header``), or an
+            ``auth.SessionCookies``, which then takes the answers' ``Set-Cookie``.
         ca_file: CA bundle of a self-signed ``https://`` site (``auth.ca_file``); None for the
             system's CAs.
         timeout: seconds per request (whole request, connect to body).
@@ -131,12 +133,14 @@ async def fetch_messages_after(site_url: str, room: str, after_id: int, cookie: 
     """
     url = messages_url(site_url, room)
     pages = Pages(after_id, max_pages)
-    headers = {"Cookie": cookie, "Accept": "application/json"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trust_env=False,
                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
         while pages.next_after is not None:
+            headers = {"Cookie": str(cookie), "Accept": "application/json"}
             async with session.get(url, params={"after": str(pages.next_after)}, headers=headers,
                                    allow_redirects=False, ssl=client_ssl_context(url, ca_file)) as response:
+                if isinstance(cookie, SessionCookies):
+                    cookie.update(response.cookies)
                 text = await response.text()
                 _check_status(url, response.status, text)
                 pages.add(_json(text, url), url)

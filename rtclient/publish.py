@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import aiohttp
 from cent import AsyncClient, InfoRequest, PublishRequest
 
+from .auth import SessionCookies
 from .history import messages_url
 from .tls import client_ssl_context
 
@@ -129,15 +130,18 @@ class DjangoPoster(Publisher):
     Args:
         site_url: the site's origin (``https://127.0.0.1:28443``).
         room: e.g. ``"lobby"``.
-        cookie: a logged-in user's ``Cookie`` header (``sessionid`` and ``csrftoken``);
+        cookie: a logged-in user's ``Cookie`` header (``sessionid`` and ``csrftoken``), or an
+            ``auth.SessionCookies`` that follows the answers' ``Set-Cookie``;
             csrf_token: that ``csrftoken`` (sent as ``X-CSRFToken``).
         ca_file: CA of a self-signed site; timeout: seconds per request.
     """
 
-    def __init__(self, site_url: str, room: str, cookie: str, csrf_token: str, ca_file: str | None = None,
+    def __init__(self, site_url: str, room: str, cookie: "str | SessionCookies", csrf_token: str, ca_file: str | None = None,
                  timeout: float = 10.0) -> None:
         self.url, self.site_url = messages_url(site_url, room), site_url.rstrip("/")
-        self.headers = {"Cookie": cookie, **post_headers(site_url, csrf_token)}
+        # A SessionCookies follows the session's Set-Cookie answers (a SECRET_KEY rotation cycles its key).
+        self.cookies = cookie if isinstance(cookie, SessionCookies) else None
+        self.headers = {"Cookie": str(cookie), **post_headers(site_url, csrf_token)}
         self.ca_file, self.timeout = ca_file, timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -154,8 +158,11 @@ class DjangoPoster(Publisher):
                                                   cookie_jar=aiohttp.DummyCookieJar())
         text = data["text"] if isinstance(data, dict) else str(data)
         try:
-            async with self._session.post(self.url, data={"text": text}, headers=self.headers, allow_redirects=False,
+            headers = {**self.headers, "Cookie": self.cookies.header()} if self.cookies else self.headers
+            async with self._session.post(self.url, data={"text": text}, headers=headers, allow_redirects=False,
                                           ssl=client_ssl_context(self.url, self.ca_file)) as response:
+                if self.cookies:
+                    self.cookies.update(response.cookies)
                 body = await response.text()
                 if response.status != 201:
                     raise PostError(response.status, body)

@@ -72,7 +72,7 @@ def test_redis_acl_setuser_refuses_a_user_without_password():
 
 def test_redis_cli_script_logs_in_with_each_password_then_marks_the_commands():
     script = secrets.redis_cli_script(["old", "", "new"], ["ACL SETUSER a resetpass #x", "CONFIG REWRITE"])
-    assert script == "AUTH old\nAUTH new\nECHO rtstack-acl\nACL SETUSER a resetpass #x\nCONFIG REWRITE\n"
+    assert script == "AUTH old\nAUTH new\nPING rtstack-acl\nACL SETUSER a resetpass #x\nCONFIG REWRITE\n"
 
 
 @pytest.mark.parametrize("passwords, commands", [([], ["PING"]), (["a\nFLUSHALL"], ["PING"]), (["a"], ["PING\nX"])])
@@ -124,3 +124,12 @@ def test_topology_refuses_login_roles_that_cannot_alternate(pg_vars):
     topology = load_plugin("rtstack_topology")
     with pytest.raises(topology.TopologyError, match="postgresql_app_login_users must be two different role names"):
         topology.topology(*stack_with_postgresql(**pg_vars))
+
+
+def test_redis_cli_summary_names_commands_and_answers_without_values():
+    commands = ["ACL SETUSER default resetpass #abc", "SENTINEL CONFIG SET sentinel-pass s3cret", "CONFIG REWRITE"]
+    stdout = "WRONGPASS x\nOK\nrtstack-acl\nOK\nERR Invalid argument 's3cret'\n"
+    summary = secrets.redis_cli_summary(stdout, commands)
+    assert summary == "ACL SETUSER default: OK; SENTINEL CONFIG SET sentinel-pass: ERR; CONFIG REWRITE: (none)"
+    assert "s3cret" not in summary and "abc" not in summary
+    assert secrets.redis_cli_summary("WRONGPASS x\n", commands).startswith("no answer after the login")

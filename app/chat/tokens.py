@@ -51,15 +51,22 @@ def subscription_token(user: Any, channel: str) -> str:
 
 
 def user_pk_from_token(token: str) -> int:
-    """Verify a connection token (HS256 signature, required ``exp`` not in the past, ``sub``
-    a decimal user pk) and return the pk as int.
+    """Verify a connection token (HS256 signature by CHAT_JWT_SECRET or, during a key rotation, one of
+    CHAT_JWT_PREVIOUS_SECRETS; required ``exp`` not in the past; ``sub`` a decimal user pk) and return
+    the pk as int. The same keys Centrifugo accepts (client.token.hmac_secret_key and
+    hmac_previous_secret_key, https://centrifugal.dev/docs/server/authentication).
 
-    Raises ``jwt.InvalidTokenError`` (``jwt.ExpiredSignatureError`` when expired) for a bad
-    token, TokensDisabled when no secret is configured.
+    Raises ``jwt.InvalidTokenError`` (``jwt.ExpiredSignatureError`` when expired, ``jwt.InvalidSignatureError``
+    when no key signed it) for a bad token, TokensDisabled when no secret is configured.
     """
-    claims = jwt.decode(
-        token, _secret(), algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
-    )
+    keys = [_secret(), *(key for key in settings.CHAT_JWT_PREVIOUS_SECRETS if key)]
+    for index, key in enumerate(keys):
+        try:
+            claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+            break
+        except jwt.InvalidSignatureError:
+            if index == len(keys) - 1:
+                raise
     sub = claims["sub"]
     if not isinstance(sub, str) or not sub.isdigit():
         raise jwt.InvalidTokenError("sub must be a user pk as a decimal string")

@@ -123,7 +123,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, but a SECRET_KEY rotation re-signs a session in place instead of cycling its key
+    # (chat/session_auth.py): parallel requests and hosts not yet rolled keep the session.
+    "chat.session_auth.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # django-axes wants to be last; only the metrics' response hook comes after it.
@@ -419,6 +421,9 @@ else:
 # HS256 key for connection/subscription JWTs (Centrifugo client.token.hmac_secret_key) and for
 # ?token= on the Channels WebSocket. Empty: token endpoints answer 503, token auth is refused.
 CHAT_JWT_SECRET = os.environ.get("CHAT_JWT_SECRET", "")
+# Keys still accepted (never used to sign) during a key rotation: the one being replaced, or the one
+# coming (playbooks/rotate_secrets.yml), comma-separated.
+CHAT_JWT_PREVIOUS_SECRETS = env_list("CHAT_JWT_PREVIOUS_SECRETS")
 CHAT_JWT_TTL = env_int("CHAT_JWT_TTL", 300)
 
 # How browsers authenticate to Centrifugo: "proxy" (the connect proxy reads the forwarded

@@ -1,7 +1,8 @@
 """A SECRET_KEY rotation (the new key first, the previous one in SECRET_KEY_FALLBACKS) keeps users logged
 in on every path, including the two whose responses never reach the browser's cookie jar: Centrifugo's
-connect proxy and Channels' WebSocket handshake (chat.session_auth). Neither path cycles or flushes the
-session, so the browser's cookie stays valid for the next page view, which upgrades the hash."""
+connect proxy and Channels' WebSocket handshake (chat.session_auth). No path cycles or flushes the
+session: a page view re-signs its hash with the current key in place, so the browser's cookie stays valid
+everywhere, also while the Django hosts roll from one key to the other."""
 
 from __future__ import annotations
 
@@ -49,11 +50,32 @@ def test_connect_proxy_accepts_a_session_of_the_previous_key_and_keeps_it(settin
     response = client.post(CONNECT, data=json.dumps(BODY), content_type="application/json")
     assert response.json()["result"]["user"] == str(user.pk)
     assert Session.objects.filter(session_key=sessionid).exists(), "the browser's session was cycled away"
-    # The next page view upgrades the session to the new key and the user stays logged in.
+    # The next page view re-signs the session with the new key, in place: same session key, still logged in.
     page = client.get("/")
     assert page.status_code == 200
-    assert client.cookies["sessionid"].value != sessionid  # Django cycled it, with a Set-Cookie this time
+    assert client.cookies["sessionid"].value == sessionid, "the session's key was cycled"
     assert client.post(CONNECT, data=json.dumps(BODY), content_type="application/json").json()["result"]
+
+
+@pytest.mark.django_db
+def test_a_session_goes_back_and_forth_between_hosts_on_either_key(settings, user):
+    """While the rotation rolls (playbooks/rotate_secrets.yml), a host not rolled yet signs with the old key
+    and accepts the new one, a rolled host the reverse: the same session, on both in turn, and two requests
+    with the same cookie at once (a browser's parallel requests) all stay logged in."""
+    from django.contrib.auth import HASH_SESSION_KEY
+
+    sessionid = login_under_old_key(settings, user)
+    client = Client()
+    client.cookies["sessionid"] = sessionid
+    for primary, fallback in [(NEW_KEY, OLD_KEY), (OLD_KEY, NEW_KEY), (NEW_KEY, OLD_KEY)]:
+        settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = primary, [fallback]
+        assert client.get("/").status_code == 200
+        assert client.cookies["sessionid"].value == sessionid
+        stale = Client()
+        stale.cookies["sessionid"] = sessionid
+        assert stale.get("/").status_code == 200
+    session = Session.objects.get(session_key=sessionid).get_decoded()
+    assert session[HASH_SESSION_KEY] == user.get_session_auth_hash()
 
 
 @pytest.mark.django_db

@@ -79,3 +79,19 @@ def test_token_without_exp_rejected(realtime_settings):
     token = jwt.encode({"sub": "1"}, JWT_SECRET, algorithm="HS256")
     with pytest.raises(jwt.InvalidTokenError):
         tokens.user_pk_from_token(token)
+
+
+def test_token_of_a_previous_key_is_accepted_during_a_rotation(realtime_settings):
+    """CHAT_JWT_PREVIOUS_SECRETS: a token signed with the key being replaced (or the one coming) still
+    authenticates; a token signed with any other key does not, and an expired one stays expired."""
+    previous = "p" * 40
+    realtime_settings.CHAT_JWT_PREVIOUS_SECRETS = [previous]
+    token = jwt.encode({"sub": "7", "exp": int(time.time()) + 60}, previous, algorithm="HS256")
+    assert tokens.user_pk_from_token(token) == 7
+    with pytest.raises(jwt.InvalidSignatureError):
+        tokens.user_pk_from_token(jwt.encode({"sub": "7", "exp": int(time.time()) + 60}, "x" * 40, algorithm="HS256"))
+    with pytest.raises(jwt.ExpiredSignatureError):
+        tokens.user_pk_from_token(jwt.encode({"sub": "7", "exp": int(time.time()) - 10}, previous, algorithm="HS256"))
+    realtime_settings.CHAT_JWT_PREVIOUS_SECRETS = []
+    with pytest.raises(jwt.InvalidSignatureError):
+        tokens.user_pk_from_token(token)

@@ -8,7 +8,7 @@ plugins; pure functions, unit-tested in tests/test_plugins.py):
   user its current password and, during a rotation, the previous ones beside it.
 * ``rtstack_redis_cli_script(passwords, commands)`` / ``rtstack_redis_cli_all_ok(stdout)``: what the redis role
   sends to ``redis-cli`` on standard input (log in with any of several passwords, then the commands), and
-  whether every command answered OK.
+  whether every command answered OK; ``rtstack_redis_cli_summary`` says what each answered, without a value.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ CLI_MARKER = "rtstack-acl"
 def redis_cli_script(passwords: Sequence[str], commands: Sequence[str]) -> str:
     """Standard input for ``redis-cli`` (not a terminal: one command per line, one answer per line): ``AUTH``
     with each of ``passwords`` (the connection stays logged in as the last that worked: a failed AUTH changes
-    nothing), ``ECHO rtstack-acl``, then ``commands``.
+    nothing), ``PING rtstack-acl`` (its answer is the marker; Sentinel has no ECHO), then ``commands``.
 
     Args:
         passwords: passwords of the ``default`` user, any of which may be the server's now (a rotation's two).
@@ -155,7 +155,7 @@ def redis_cli_script(passwords: Sequence[str], commands: Sequence[str]) -> str:
     passwords = [str(p) for p in passwords if p]
     if not passwords:
         raise AnsibleFilterError("redis_cli_script needs at least one password")
-    lines = [f"AUTH {p}" for p in passwords] + [f"ECHO {CLI_MARKER}"] + [str(c) for c in commands]
+    lines = [f"AUTH {p}" for p in passwords] + [f"PING {CLI_MARKER}"] + [str(c) for c in commands]
     if any("\n" in line or "\r" in line for line in lines):
         raise AnsibleFilterError("a password or Redis command contains a newline")
     return "\n".join(lines) + "\n"
@@ -171,6 +171,24 @@ def redis_cli_all_ok(stdout: str) -> bool:
     return bool(answers) and all(answer == "OK" for answer in answers)
 
 
+def redis_cli_summary(stdout: str, commands: Sequence[str]) -> str:
+    """What each command of a :func:`redis_cli_script` answered, safe to print: the command's first words (its
+    name and target, never a value: three words, four for SENTINEL) and the first word of its answer (``OK``,
+    ``ERR``, ``NOAUTH``, ``WRONGPASS``, ...), e.g. ``"ACL SETUSER default: OK; CONFIG REWRITE: ERR"``. A command
+    without an answer shows ``(none)``; without the marker line, the AUTH lines did not run at all."""
+    lines = [line.strip() for line in str(stdout).splitlines()]
+    if CLI_MARKER not in lines:
+        return "no answer after the login (redis-cli did not run the commands)"
+    answers = lines[lines.index(CLI_MARKER) + 1:]
+    out = []
+    for index, command in enumerate(commands):
+        words = str(command).split()
+        label = " ".join(words[:4 if words[:1] == ["SENTINEL"] else 3])
+        answer = answers[index].split()[0] if index < len(answers) and answers[index] else "(none)"
+        out.append(f"{label}: {answer}")
+    return "; ".join(out)
+
+
 class FilterModule:
     """Ansible entry point."""
 
@@ -182,4 +200,5 @@ class FilterModule:
             "rtstack_redis_password_hashes": redis_password_hashes,
             "rtstack_redis_cli_script": redis_cli_script,
             "rtstack_redis_cli_all_ok": redis_cli_all_ok,
+            "rtstack_redis_cli_summary": redis_cli_summary,
         }

@@ -77,7 +77,8 @@ def loop():
 def load(loop, site_url):
     ca_file = auth.ca_file()
     session = auth.django_login(site_url, "alice", auth.read_credential("user_alice"), verify=ca_file)
-    the_load = Load(websocket_url(site_url), site_url, ca_file, auth.cookie_header(session),
+    # The cookies follow Set-Cookie, as a browser's: the secret rotation drill cycles the session's key.
+    the_load = Load(websocket_url(site_url), site_url, ca_file, auth.SessionCookies(session.cookies),
                     session.cookies.get("csrftoken", ""))
     loop.run_until_complete(the_load.connect())
     yield the_load

@@ -23,6 +23,7 @@ import re
 import time
 from typing import Any
 
+from rtclient.auth import SessionCookies
 from rtclient.centrifugo import CentrifugoConnection, Subscribed, Subscriber
 from rtclient.history import fetch_messages_after
 from rtclient.publish import DjangoPoster, PostError
@@ -112,13 +113,14 @@ class Load:
     Args:
         ws_url: Centrifugo's WebSocket through nginx (``wss://127.0.0.1:28443/connection/websocket``).
         site_url: the site's origin (sent as ``Origin``; posts and gap fills go there).
-        ca_file: the test CA. cookie, csrf_token: a logged-in user's ``Cookie`` header and CSRF token.
+        ca_file: the test CA. cookie, csrf_token: a logged-in user's cookies (``auth.SessionCookies``, which
+            follow Set-Cookie like a browser, or a ``Cookie`` header) and CSRF token.
 
     ``acked`` maps seq -> the time Django answered 201, ``posts`` n -> ``(status, seq or None)`` of
     every post (status 0: no answer), ``posts_at`` n -> when its answer came.
     """
 
-    def __init__(self, ws_url: str, site_url: str, ca_file: str, cookie: str, csrf_token: str,
+    def __init__(self, ws_url: str, site_url: str, ca_file: str, cookie: "str | SessionCookies", csrf_token: str,
                  clients: int = CLIENTS, room: str = ROOM, interval: float = PUBLISH_INTERVAL) -> None:
         self.ws_url, self.site_url, self.ca_file, self.cookie = ws_url, site_url, ca_file, cookie
         self.count, self.room, self.channel, self.interval = clients, room, f"rooms:{room}", interval

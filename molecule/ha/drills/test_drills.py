@@ -14,7 +14,8 @@ defined; test_failures.py follows):
   it; time until every client receives new messages (goal <= 10 s, reported), publications acknowledged
   by the old master but missing from the new one's history (reported), lost end to end (asserted 0),
   and a converge of the Redis tier afterwards changes nothing (asserted);
-* ``playbooks/rolling_upgrade.yml`` (a config change) while the load runs: lost (asserted 0);
+* (the rolling upgrade of every Centrifugo instance under load is the secret rotation drill's step 3,
+  test_rotation.py);
 * nginx reloaded three times: connections dropped (asserted 0), lost (asserted 0).
 
 Figures are printed and written to build/ha-drills.json (conftest). Every wait is bounded in time.
@@ -23,10 +24,7 @@ Figures are printed and written to build/ha-drills.json (conftest). Every wait i
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
-from pathlib import Path
 
 from rtclient import prometheus
 from rtclient.hosts import docker
@@ -36,9 +34,6 @@ from rtclient.publish import node_client_counts
 from .load import CLIENTS
 from .support import (history_seqs, http_ok, replica_in_sync, report, run, sentinel_master, sentinel_timeline,
                       wait_until)
-
-ROOT = Path(__file__).resolve().parents[3]
-INVENTORY = os.environ.get("RTSTACK_INVENTORY") or os.environ.get("MOLECULE_INVENTORY_FILE", "")
 
 
 async def node_clients(nodes, api_key: str) -> dict[str, int]:
@@ -137,46 +132,6 @@ def test_kill_the_redis_master(loop, load, manifest, nodes, api_key, figures):
         interval=2, what="RedisMasterChanged at the alert sink")
     figures["kill_redis_master"]["master_changed_alert_after_kill_s"] = round(alert.received - killed_wall, 1)
     print(f"\n[kill_redis_master] RedisMasterChanged at the sink {alert.received - killed_wall:.1f} s after the kill")
-
-
-def test_rolling_upgrade_under_load(loop, load, nodes, figures):
-    """playbooks/rolling_upgrade.yml changes config.json on every node, one instance at a time,
-    while the posts go on: no subscriber loses a message."""
-    window = run(loop, load.start_window())
-    run(loop, asyncio.sleep(2.0))
-    started = time.monotonic()
-    process = subprocess.Popen(
-        ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks" / "rolling_upgrade.yml"),
-         "-e", "centrifugo_client_channel_limit=129"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    async def wait_process() -> int:
-        deadline = time.monotonic() + 900
-        while process.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-        if process.poll() is None:
-            process.kill()
-        return process.wait()
-
-    rc = run(loop, wait_process())
-    output = process.stdout.read()
-    duration = time.monotonic() - started
-    run(loop, load.wait_all_subscribed(30))
-    run(loop, asyncio.sleep(3.0))
-    run(loop, load.stop_publishing())
-    tally = run(loop, window.tally())
-    times = load.resubscribe_times(started)
-    outages = load.outages(started)
-    report(figures, "rolling_upgrade", instances=len(nodes), playbook_s=round(duration, 1), playbook_rc=rc,
-           clients_moved=len(times), resubscriptions=len(outages),
-           longest_resubscribe_s=round(max(outages, default=0), 2), recovered=sum(load.recovered_flags(started)),
-           **tally)
-    assert rc == 0, output[-3000:]
-    assert len(times) > 0, "no client was moved: the upgrade did not stop the nodes"
-    assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
-    for node in nodes:
-        config = docker("exec", node.host, "cat", "/etc/centrifugo/config.json")
-        assert '"channel_limit": 129' in config, f"{node.host} did not get the new config"
 
 
 def test_reload_nginx_under_load(loop, load, manifest, figures):

@@ -57,7 +57,7 @@ def test_kill_a_django_host(loop, load, manifest, site_url, figures):
     try:
         run(loop, asyncio.sleep(5.0))
         settled_n = load.n + 1
-        refused = run(loop, fresh_connects(site_url, load.cookie, 10))
+        refused = run(loop, fresh_connects(site_url, str(load.cookie), 10))
         run(loop, asyncio.sleep(5.0))
         run(loop, load.stop_publishing())
         tally = run(loop, window.tally())
@@ -86,7 +86,7 @@ def test_stop_postgresql(loop, load, manifest, site_url, figures):
         # The poster's own request (JSON mode, session, CSRF), sent once more to read the answer.
         answer = requests.post(load.poster.url, data={"text": "while the database is down"},
                                headers=load.poster.headers, verify=auth.ca_file(), timeout=10)
-        page = requests.get(f"{site_url}/rooms/lobby/", headers={"Cookie": load.cookie}, verify=auth.ca_file(),
+        page = requests.get(f"{site_url}/rooms/lobby/", headers={"Cookie": str(load.cookie)}, verify=auth.ca_file(),
                             timeout=10)
         run(loop, asyncio.sleep(max(0.0, 20.0 - (time.monotonic() - stopped_at))))
     finally:

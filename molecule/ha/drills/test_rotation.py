@@ -18,6 +18,7 @@ import asyncio
 import time
 from urllib.parse import urlsplit
 
+import aiohttp
 import jwt
 import redis
 
@@ -100,7 +101,14 @@ def journal_since(host: str, since: float) -> str:
     return exec_in(host, ["journalctl", "--no-pager", "-o", "cat", "--since", f"@{int(since)}"], timeout=120).stdout
 
 
-def test_rotate_every_secret_under_load(loop, load, manifest, site_url, figures):
+async def api_status(api_url: str, key: str) -> int:
+    """The HTTP status of Centrifugo's ``info`` API call with ``key`` (200, or 401 for a key it refuses)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        async with session.post(f"{api_url}/info", json={}, headers={"X-API-Key": key}) as response:
+            return response.status
+
+
+def test_rotate_every_secret_under_load(loop, load, manifest, nodes, site_url, figures):
     old = {name: auth.read_credential(file) for name, file in ROTATED_FILES.items()}
     login_before = django_database_user(manifest.hosts_in("django")[0])
     assert pg_login(manifest, login_before, old["postgresql_app_password"]) == "ok"
@@ -108,7 +116,7 @@ def test_rotate_every_secret_under_load(loop, load, manifest, site_url, figures)
     browser = auth.django_login(site_url, "bob", auth.read_credential("user_bob"), verify=ca_file)
     window = run(loop, load.start_window())
     run(loop, asyncio.sleep(2.0))
-    started = time.time()
+    started, started_mono = time.time(), time.monotonic()
 
     # In a thread: the load's clients and posts run on this loop meanwhile.
     rotation = run(loop, asyncio.to_thread(run_playbook, "rotate_secrets.yml", "-e", "rotate_secrets=all",
@@ -128,14 +136,23 @@ def test_rotate_every_secret_under_load(loop, load, manifest, site_url, figures)
     logs.update({f"{item.host}:{names['sentinel']['sentinel_log']}":
                  exec_in(item.host, ["cat", names["sentinel"]["sentinel_log"]]).stdout for item in manifest.redis.sentinels})
     django_journal = "\n".join(journals[host] for host in manifest.hosts_in("django"))
+    outages = load.outages(started_mono)
     report(figures, "rotate_secrets", seconds=round(rotation.seconds, 1), timeline=play_timeline(rotation.output),
-           changed=rotation.changed(), api_key_retries=django_journal.count("refused API key"), **tally)
+           changed=rotation.changed(), api_key_retries=django_journal.count("refused API key"),
+           clients_moved=len(load.resubscribe_times(started_mono)), resubscriptions=len(outages),
+           longest_resubscribe_s=round(max(outages, default=0), 2), **tally)
 
     assert all(new[name] != old[name] for name in ROTATED_FILES), "a secret kept its value"
     assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
     assert tally["duplicates"] == 0, f"duplicated messages: {tally}"
     assert not tally["refused"], f"posts refused during the rotation: {tally['refused']}"
     assert "failed on every attempt" not in django_journal, "Django gave up a publish to Centrifugo"
+    # Step 3 restarted every instance (rolling_upgrade.yml, one at a time): its clients moved to the others,
+    # and every node now answers the API with the new key only.
+    assert load.resubscribe_times(started_mono), "no client was moved: the Centrifugo instances did not restart"
+    for node in nodes:
+        assert run(loop, api_status(node.api_url, new["centrifugo_http_api_key"])) == 200, node.name
+        assert run(loop, api_status(node.api_url, old["centrifugo_http_api_key"])) == 401, node.name
 
     # The session of before the rotation still opens a page for logged-in users only (SECRET_KEY_FALLBACKS),
     # and gets a connection token signed with the new HMAC key.
