@@ -1,5 +1,5 @@
 """What playbooks/rotate_secrets.yml and the redis role's ``acl`` entry point compute (Ansible filter
-plugins; pure functions, unit-tested in tests/test_plugins.py):
+plugins; pure functions, unit-tested in tests/test_secrets_plugin.py):
 
 * ``rtstack_rotation_select(catalog, requested)``: the catalog entries of the secrets to rotate.
 * ``rtstack_rotation_problems(selected, generated, new_values)``: why the rotation cannot start (a
@@ -161,13 +161,16 @@ def redis_cli_script(passwords: Sequence[str], commands: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cli_answers(stdout: str) -> list[str] | None:
+    """The answer lines after the marker of :func:`redis_cli_script`; None without the marker."""
+    lines = [line.strip() for line in str(stdout).splitlines()]
+    return lines[lines.index(CLI_MARKER) + 1:] if CLI_MARKER in lines else None
+
+
 def redis_cli_all_ok(stdout: str) -> bool:
     """Whether every answer after the marker of :func:`redis_cli_script` is ``OK`` (and there is at least one):
     False when no AUTH worked (the commands then answer NOAUTH) or a command failed."""
-    lines = [line.strip() for line in str(stdout).splitlines()]
-    if CLI_MARKER not in lines:
-        return False
-    answers = lines[lines.index(CLI_MARKER) + 1:]
+    answers = _cli_answers(stdout)
     return bool(answers) and all(answer == "OK" for answer in answers)
 
 
@@ -176,10 +179,9 @@ def redis_cli_summary(stdout: str, commands: Sequence[str]) -> str:
     name and target, never a value: three words, four for SENTINEL) and the first word of its answer (``OK``,
     ``ERR``, ``NOAUTH``, ``WRONGPASS``, ...), e.g. ``"ACL SETUSER default: OK; CONFIG REWRITE: ERR"``. A command
     without an answer shows ``(none)``; without the marker line, the AUTH lines did not run at all."""
-    lines = [line.strip() for line in str(stdout).splitlines()]
-    if CLI_MARKER not in lines:
+    answers = _cli_answers(stdout)
+    if answers is None:
         return "no answer after the login (redis-cli did not run the commands)"
-    answers = lines[lines.index(CLI_MARKER) + 1:]
     out = []
     for index, command in enumerate(commands):
         words = str(command).split()
