@@ -80,8 +80,9 @@ RESULTS := $(CURDIR)/build/test-results
 test-app: venv
 	cd app && ../$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/app.xml
 
+# Each case is its own ansible-playbook run in its own directory: one per core at a time (pytest-xdist).
 test-bad-input: venv artifacts
-	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bad-input.xml tests/bad_input tests/test_argument_specs.py
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --junitxml=$(RESULTS)/bad-input.xml tests/bad_input tests/test_argument_specs.py
 
 test-bench: venv
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bench.xml tests/test_bench_report.py

@@ -37,6 +37,8 @@ PUBLISH_INTERVAL = 0.1
 RESUBSCRIBE_FILL_JITTER = 1.0
 #: An existing public room.
 ROOM = "lobby"
+#: Seconds a post may take before it counts as refused (status 0).
+POST_TIMEOUT = 30.0
 TEXT = re.compile(r"^drill message (\d+)$")
 
 
@@ -124,7 +126,9 @@ class Load:
                  clients: int = CLIENTS, room: str = ROOM, interval: float = PUBLISH_INTERVAL) -> None:
         self.ws_url, self.site_url, self.ca_file, self.cookie = ws_url, site_url, ca_file, cookie
         self.count, self.room, self.channel, self.interval = clients, room, f"rooms:{room}", interval
-        self.poster = DjangoPoster(site_url, room, cookie, csrf_token, ca_file, timeout=10.0)
+        # A post answered late is a delayed message, not a refused one: on a 2-core host running the stack, the
+        # load and a playbook at once, a commit can wait seconds for the disk. 30 s still catches a hung request.
+        self.poster = DjangoPoster(site_url, room, cookie, csrf_token, ca_file, timeout=POST_TIMEOUT)
         self.clients: list[Client] = []
         self.acked: dict[int, float] = {}
         self.posts: dict[int, tuple[int, int | None]] = {}

@@ -96,6 +96,11 @@ def django_database_user(host: str) -> str:
     raise AssertionError(f"no DATABASE_URL in {host}'s /etc/chat/chat.env")
 
 
+def config_files(host: str, directory: str) -> str:
+    """Every file under ``directory`` on ``host`` (Redis's or Sentinel's config directory), concatenated."""
+    return exec_in(host, ["find", directory, "-type", "f", "-exec", "cat", "{}", "+"]).stdout
+
+
 def journal_since(host: str, since: float) -> str:
     """The host's journal since ``since`` (epoch seconds), messages only."""
     return exec_in(host, ["journalctl", "--no-pager", "-o", "cat", "--since", f"@{int(since)}"], timeout=120).stdout
@@ -171,6 +176,22 @@ def test_rotate_every_secret_under_load(loop, load, manifest, nodes, site_url, f
     for sentinel in manifest.redis.sentinels:
         assert not sentinel_authenticates(sentinel, old["redis_sentinel_password"]), f"{sentinel.address}: old password"
         assert sentinel_authenticates(sentinel, new["redis_sentinel_password"]), f"{sentinel.address}: new password"
+    # Nothing restarted Redis or the sentinels: what they start from next time must agree with what they run.
+    # No old value is left in their config files (Sentinel has no CONFIG SET: a requirepass line would keep it)...
+    stale = [(host, name) for host, directory in
+             [(server.host, names["server"]["conf_dir"]) for server in manifest.redis.servers]
+             + [(item.host, names["sentinel"]["conf_dir"]) for item in manifest.redis.sentinels]
+             for text in [config_files(host, directory)] for name in ROTATED_FILES if old[name] in text]
+    assert not stale, f"old secrets left in Redis's or Sentinel's config files: {sorted(set(stale))}"
+    # ...and a sentinel restarted on its runtime file accepts the new password only.
+    sentinel = manifest.redis.sentinels[0]
+    exec_in(sentinel.host, ["systemctl", "restart", names["sentinel"]["sentinel_service"]])
+    deadline = time.monotonic() + 15
+    while exec_in(sentinel.host, ["ss", "-Hltn", f"sport = :{sentinel.port}"]).stdout.strip() == "":
+        assert time.monotonic() < deadline, f"the restarted sentinel on {sentinel.host} does not listen"
+        time.sleep(0.2)
+    assert sentinel_authenticates(sentinel, new["redis_sentinel_password"]), f"restarted {sentinel.address}: new password"
+    assert not sentinel_authenticates(sentinel, old["redis_sentinel_password"]), f"restarted {sentinel.address}: old"
 
     # The app moved to the other login role with the new password; the one it left cannot log in at all.
     login_after = auth.read_credential("postgresql_app_login_user")
