@@ -26,7 +26,7 @@ from rtclient import auth
 from rtclient.hosts import exec_in
 from rtclient.playbook import TIMELINE_ENV, play_timeline, run_playbook
 
-from .support import report, run
+from .support import report, run, wait_until
 
 #: Credentials files the rotation rewrites: the catalog of playbooks/rotate_secrets.yml (variable -> file).
 ROTATED_FILES = {
@@ -186,11 +186,8 @@ def test_rotate_every_secret_under_load(loop, load, manifest, nodes, site_url, f
     # ...and a sentinel restarted on its runtime file accepts the new password only.
     sentinel = manifest.redis.sentinels[0]
     exec_in(sentinel.host, ["systemctl", "restart", names["sentinel"]["sentinel_service"]])
-    deadline = time.monotonic() + 15
-    while exec_in(sentinel.host, ["ss", "-Hltn", f"sport = :{sentinel.port}"]).stdout.strip() == "":
-        assert time.monotonic() < deadline, f"the restarted sentinel on {sentinel.host} does not listen"
-        time.sleep(0.2)
-    assert sentinel_authenticates(sentinel, new["redis_sentinel_password"]), f"restarted {sentinel.address}: new password"
+    wait_until(lambda: sentinel_authenticates(sentinel, new["redis_sentinel_password"]), 15, interval=0.2,
+               what=f"the restarted sentinel on {sentinel.host} to accept the new password")
     assert not sentinel_authenticates(sentinel, old["redis_sentinel_password"]), f"restarted {sentinel.address}: old"
 
     # The app moved to the other login role with the new password; the one it left cannot log in at all.
