@@ -21,6 +21,7 @@ import asyncio
 import random
 import re
 import time
+from collections import Counter
 from typing import Any
 
 from rtclient.auth import SessionCookies
@@ -133,6 +134,10 @@ class Load:
         self.acked: dict[int, float] = {}
         self.posts: dict[int, tuple[int, int | None]] = {}
         self.posts_at: dict[int, float] = {}
+        #: n -> why a post got no answer (the exception's type: a timeout, a closed connection).
+        self.post_errors: dict[int, str] = {}
+        #: The most seconds this process's event loop woke late for a post (a stalled client, not a slow server).
+        self.max_loop_lag = 0.0
         self.n = 0
         self.max_posted_id = 0
         self._publishing: asyncio.Task | None = None
@@ -175,6 +180,8 @@ class Load:
             message = await self.poster.send({"text": f"drill message {n}"})
         except PostError as exc:
             self.posts[n] = (exc.status, None)
+            if exc.status == 0:
+                self.post_errors[n] = str(exc.body).partition(":")[0]
             self.posts_at[n] = time.monotonic()
             return
         self.posts_at[n] = time.monotonic()
@@ -191,6 +198,7 @@ class Load:
             task.add_done_callback(self._inflight.discard)
             next_at += self.interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            self.max_loop_lag = max(self.max_loop_lag, time.monotonic() - next_at)
 
     async def start_window(self) -> "Window":
         """Start posting (if not yet) and open a drill window from the database's newest message."""
@@ -305,7 +313,9 @@ class Window:
             live = [seq for seq in c.subscriber.arrivals if seq in committed]
             out_of_order += sum(1 for a, b in zip(live, live[1:]) if b < a)
         return {"posted": len(posts), "acknowledged": sum(1 for _, seq in posts.values() if seq is not None),
-                "refused": refused, "committed": len(committed), "half_saved": len(half_saved),
+                "refused": refused,
+                "no_answer_reasons": dict(Counter(load.post_errors[n] for n in posts if n in load.post_errors)),
+                "client_loop_max_lag_s": round(load.max_loop_lag, 2), "committed": len(committed), "half_saved": len(half_saved),
                 "lost": sum(len(seqs) for seqs in lost.values()), "clients_with_losses": len(lost),
                 "lost_seqs": sorted({seq for seqs in lost.values() for seq in seqs})[:20],
                 "delivered_by_gap_fill": gap_filled,

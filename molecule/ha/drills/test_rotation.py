@@ -81,6 +81,19 @@ def sentinel_authenticates(sentinel, password: str) -> bool:
     return authenticates(sentinel, "default", password)
 
 
+def sentinel_quorum(sentinel, password: str, master_name: str) -> str:
+    """The sentinel's answer to SENTINEL CKQUORUM (``OK ...`` when it reaches a quorum of the other sentinels,
+    which needs each to log in to the others with its sentinel-pass), or the error's text."""
+    client = redis.Redis(host=sentinel.address, port=sentinel.port, password=password, socket_timeout=3,
+                         decode_responses=True)
+    try:
+        return client.execute_command("SENTINEL", "CKQUORUM", master_name)
+    except redis.ResponseError as exc:
+        return str(exc)
+    finally:
+        client.close()
+
+
 def pg_login(manifest, user: str, password: str) -> str:
     """"ok", or PostgreSQL's refusal, for ``user``/``password`` from the first Django host."""
     server = manifest.postgresql[0]
@@ -189,6 +202,11 @@ def test_rotate_every_secret_under_load(loop, load, manifest, nodes, site_url, f
     wait_until(lambda: sentinel_authenticates(sentinel, new["redis_sentinel_password"]), 15, interval=0.2,
                what=f"the restarted sentinel on {sentinel.host} to accept the new password")
     assert not sentinel_authenticates(sentinel, old["redis_sentinel_password"]), f"restarted {sentinel.address}: old"
+    # The sentinels still reach each other (they log in to one another with the new sentinel-pass).
+    master_name = manifest.redis.sentinel_master_name
+    wait_until(lambda: all(sentinel_quorum(item, new["redis_sentinel_password"], master_name).startswith("OK")
+                           for item in manifest.redis.sentinels), 30, interval=0.5,
+               what="every sentinel to pass SENTINEL CKQUORUM after the rotation")
 
     # The app moved to the other login role with the new password; the one it left cannot log in at all.
     login_after = auth.read_credential("postgresql_app_login_user")
