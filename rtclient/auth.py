@@ -166,6 +166,26 @@ def read_credential(name: str, credentials_dir: str | os.PathLike | None = None)
     return (base / name).read_text().split(" salt=")[0].strip()
 
 
+#: The generated secrets that must never show in Ansible's output, a journal or a world-readable file: the
+#: stack's passwords and keys and the demo users' passwords (a scenario that does not use one has no file for it).
+SECRET_NAMES = ("redis_requirepass", "redis_exporter_password", "redis_centrifugo_password", "redis_django_password",
+                "redis_replication_password", "redis_sentinel_password", "redis_sentinel_auth_password",
+                "centrifugo_http_api_key", "centrifugo_token_key", "centrifugo_admin_password",
+                "centrifugo_admin_secret", "django_secret_key", "postgresql_app_password",
+                "user_alice", "user_bob", "user_admin", "user_carol")
+
+
+def stack_secrets(credentials_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """Name -> value of each of :data:`SECRET_NAMES` the credentials directory holds (see
+    :func:`read_credential`); the names without a file are left out.
+
+    Raises:
+        KeyError: no credentials directory (see :func:`credentials_root`).
+    """
+    base = credentials_root(credentials_dir)
+    return {name: read_credential(name, base) for name in SECRET_NAMES if (base / name).exists()}
+
+
 def ca_file(credentials_dir: str | os.PathLike | None = None) -> str:
     """Path of the test CA (``<credentials>/tls/ca.crt``, made by the nginx role) that signs the
     self-signed site certificate of the test hosts."""

@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # profile_tasks' line under each task banner: "... (0:00:01.234)       0:01:02.345 ****": the time since the run began.
 _PROFILE_ELAPSED = re.compile(r"\(\d+:\d\d:\d\d\.\d+\)\s+(?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d\.\d+)")
 _PLAY_BANNER = re.compile(r"^PLAY \[(?P<name>.*)\] \*+$")
+# "TASK [role : name] ****", "RUNNING HANDLER [role : name] ****"
+_TASK_BANNER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.*)\] \*+$")
+# "changed: [host]", "changed: [host -> delegate]", "changed: [host] => (item=...)"
+_CHANGED_LINE = re.compile(r"^changed: \[(?P<host>[^\]\s]+)(?: -> [^\]]+)?\]")
 
 #: The callbacks :func:`play_timeline` needs (pass as ``env`` to :func:`run_playbook`).
 TIMELINE_ENV = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,ansible.posix.profile_tasks"}
@@ -45,6 +49,23 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
         recap[match["host"]] = {k: int(v) for k, v in
                                 (kv.split("=") for kv in match["counts"].split())}
     return recap
+
+
+def changed_tasks(output: str) -> dict[str, set[str]]:
+    """The tasks and handlers that reported a change, from ansible-playbook's default output:
+    ``{"role : task name": {host, ...}}`` (a looped task counts once per host; a delegated task under
+    the host it ran for)."""
+    changed: dict[str, set[str]] = {}
+    task = None
+    for line in output.splitlines():
+        banner = _TASK_BANNER.match(line)
+        if banner:
+            task = banner.group("name")
+            continue
+        match = _CHANGED_LINE.match(line)
+        if match and task is not None:
+            changed.setdefault(task, set()).add(match.group("host"))
+    return changed
 
 
 def play_timeline(output: str) -> list[tuple[str, float]]:
@@ -85,6 +106,10 @@ class PlaybookRun:
     def changed(self) -> dict[str, int]:
         """Host -> its ``changed`` count, for the hosts with at least one change."""
         return {host: counts["changed"] for host, counts in self.recap.items() if counts.get("changed")}
+
+    def changed_tasks(self) -> dict[str, set[str]]:
+        """Task or handler name -> the hosts on which it reported a change (:func:`changed_tasks`)."""
+        return changed_tasks(self.output)
 
     def tail(self, chars: int = 3000) -> str:
         """The end of the output, for an assertion message."""

@@ -1,8 +1,9 @@
-"""rtclient.playbook's readers of an ansible-playbook run's output: the PLAY RECAP and the play timeline."""
+"""rtclient.playbook's readers of an ansible-playbook run's output: the PLAY RECAP, the play timeline and the
+changed tasks."""
 
 from __future__ import annotations
 
-from rtclient.playbook import parse_recap, play_timeline
+from rtclient.playbook import changed_tasks, parse_recap, play_timeline
 
 OUTPUT = """
 PLAY [Rotation | Plan] ***********************************************************
@@ -42,3 +43,29 @@ def test_play_timeline_of_an_output_without_timestamps_is_empty():
 def test_recap_counts():
     assert parse_recap(OUTPUT)["h1"]["changed"] == 2
 
+
+
+def test_changed_tasks_name_each_task_and_handler_with_its_hosts():
+    output = """
+TASK [redis : configure | Write redis.conf] ****
+ok: [h1]
+changed: [h2] => (item=a)
+changed: [h2] => (item=b)
+
+TASK [django : environment | Write the environment file] ****
+changed: [h3 -> localhost]
+ok: [h4]
+
+RUNNING HANDLER [redis : Restart redis] ****
+changed: [h2]
+
+TASK [nginx : Nothing changes] ****
+ok: [h5]
+"""
+    assert changed_tasks(output) == {"redis : configure | Write redis.conf": {"h2"},
+                                     "django : environment | Write the environment file": {"h3"},
+                                     "redis : Restart redis": {"h2"}}
+
+
+def test_changed_tasks_of_a_quiet_run_is_empty():
+    assert changed_tasks("TASK [x] ****\nok: [h1]\nskipping: [h2]\n") == {}

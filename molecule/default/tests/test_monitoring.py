@@ -20,7 +20,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 from rtclient import dashboards, prometheus  # noqa: E402
-from rtclient.auth import read_credential  # noqa: E402
+from rtclient.auth import read_credential, stack_secrets  # noqa: E402
 
 
 
@@ -142,15 +142,9 @@ def test_exporters_answer_the_monitoring_hosts_only(manifest, host_by_name, grou
     assert not closed, f"the monitoring host cannot reach {closed}"
 
 
-SECRETS = ("redis_requirepass", "redis_exporter_password", "redis_centrifugo_password", "redis_django_password",
-           "redis_replication_password", "redis_sentinel_password", "redis_sentinel_auth_password",
-           "centrifugo_http_api_key", "centrifugo_token_key", "centrifugo_admin_password", "centrifugo_admin_secret",
-           "django_secret_key", "postgresql_app_password")
-
-
 def test_no_secret_in_a_world_readable_monitoring_file(host_by_name):
     """The exporters' and Prometheus's configuration files that anyone on the host can read hold no secret."""
-    secrets = [read_credential(name) for name in SECRETS if (Path(os.environ["RTSTACK_CREDENTIALS_DIR"]) / name).exists()]
+    secrets = list(stack_secrets().values())
     leaks = []
     for name, host in host_by_name.items():
         files = host.run("find /etc/prometheus /etc/default /etc/mtail /etc/systemd/system -type f -perm -o=r "
