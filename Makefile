@@ -87,13 +87,14 @@ test-bad-input: venv artifacts
 test-bench: venv
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bench.xml tests/test_bench_report.py
 
-# The topology and filter plugins, the client library's manifest reader and gap fill, the generated
-# role docs, the Centrifugo watchdog's helpers, the Prometheus alert rules (promtool, from make deps), the
-# Grafana dashboards.
+# The topology, filter and secrets plugins, the client library's manifest reader, gap fill, credentials
+# and playbook-output readers, the generated role docs, the Centrifugo watchdog's helpers, the Prometheus
+# alert rules (promtool, from make deps), the Grafana dashboards.
 test-plugins: venv
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/plugins.xml \
-	  tests/test_plugins.py tests/test_rtclient_manifest.py tests/test_rtclient_history.py tests/test_role_docs.py \
-	  tests/test_watchdog.py tests/test_alert_rules.py tests/test_dashboards.py
+	  tests/test_plugins.py tests/test_secrets_plugin.py tests/test_rtclient_manifest.py \
+	  tests/test_rtclient_history.py tests/test_rtclient_auth.py tests/test_rtclient_playbook.py \
+	  tests/test_role_docs.py tests/test_watchdog.py tests/test_alert_rules.py tests/test_dashboards.py
 
 test-unit: lint test-app test-bad-input test-bench test-plugins
 

@@ -136,7 +136,8 @@ class Load:
         self.posts_at: dict[int, float] = {}
         #: n -> why a post got no answer (the exception's type: a timeout, a closed connection).
         self.post_errors: dict[int, str] = {}
-        #: The most seconds this process's event loop woke late for a post (a stalled client, not a slow server).
+        #: The most seconds this process's event loop woke late for a post since the last window began (a stalled
+        #: client, not a slow server).
         self.max_loop_lag = 0.0
         self.n = 0
         self.max_posted_id = 0
@@ -201,8 +202,11 @@ class Load:
             self.max_loop_lag = max(self.max_loop_lag, time.monotonic() - next_at)
 
     async def start_window(self) -> "Window":
-        """Start posting (if not yet) and open a drill window from the database's newest message."""
+        """Start posting (if not yet) and open a drill window from the database's newest message. The loop's lag
+        is measured again from here, so that a window reports its own (an earlier drill's synchronous steps
+        stopped the loop while it posted)."""
         window = Window(self, await self.last_id(), self.n + 1, time.monotonic())
+        self.max_loop_lag = 0.0
         if self._publishing is None:
             self._publishing = asyncio.ensure_future(self._publish())
         return window

@@ -17,8 +17,6 @@ from rtclient.hosts import exec_in
 from rtclient.publish import first_answer
 from rtclient.manifest import Endpoint, Manifest
 
-from .load import Load
-
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 1.0, what: str = "condition") -> Any:
     """Poll ``predicate`` every ``interval`` s until it returns a true value (exceptions count as
@@ -43,12 +41,6 @@ def http_ok(url: str) -> bool:
 def run(loop: asyncio.AbstractEventLoop, coro):
     """Run ``coro`` to completion on the drills' one event loop (the load's connections live there)."""
     return loop.run_until_complete(coro)
-
-
-async def settle(load: Load, seconds: float) -> None:
-    """Publish for ``seconds`` with nothing broken (the window's first messages)."""
-    load.start_publishing()
-    await asyncio.sleep(seconds)
 
 
 def report(figures: dict, drill: str, **values: Any) -> None:
