@@ -44,7 +44,6 @@ def test_recap_counts():
     assert parse_recap(OUTPUT)["h1"]["changed"] == 2
 
 
-
 def test_changed_tasks_name_each_task_and_handler_with_its_hosts():
     output = """
 TASK [redis : configure | Write redis.conf] ****

@@ -72,7 +72,8 @@ def test_limit_to_one_host_or_group_changes_nothing(limit):
 SECRET_FILE_SETTINGS = {
     "redis_loglevel=verbose": ("redis", ("redis.conf", "Restart redis")),
     "centrifugo_log_level=debug": ("centrifugo", ("config.json", "Restart centrifugo")),
-    "django_log_level=DEBUG": ("django", ("environment file", "Restart")),
+    "django_log_level=DEBUG": ("django", ("environment file", "Restart gunicorn", "Restart daphne",
+                                          "Restart the metrics exporter")),
 }
 
 
