@@ -71,7 +71,8 @@ def test_limit_to_one_host_or_group_changes_nothing(limit):
 #: write that file and the tasks and handlers that may report the change.
 SECRET_FILE_SETTINGS = {
     "redis_loglevel=verbose": ("redis", ("redis.conf", "Restart redis")),
-    "centrifugo_log_level=debug": ("centrifugo", ("config.json", "Restart centrifugo")),
+    "centrifugo_log_level=debug": ("centrifugo", ("config.json", "Restart centrifugo",
+                                                  "restart | Restart one instance")),
     "django_log_level=DEBUG": ("django", ("environment file", "Restart gunicorn", "Restart daphne",
                                           "Restart the metrics exporter")),
 }
