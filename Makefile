@@ -94,6 +94,7 @@ test-plugins: venv
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/plugins.xml \
 	  tests/test_plugins.py tests/test_secrets_plugin.py tests/test_rtclient_manifest.py \
 	  tests/test_rtclient_history.py tests/test_rtclient_auth.py tests/test_rtclient_playbook.py \
+	  tests/test_rtclient_centrifugo.py \
 	  tests/test_role_docs.py tests/test_watchdog.py tests/test_alert_rules.py tests/test_dashboards.py
 
 test-unit: lint test-app test-bad-input test-bench test-plugins

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -27,14 +28,21 @@ from centrifuge import (
     ClientEventHandler,
     DisconnectedContext,
     PublicationContext,
+    ConnectingContext,
+    ErrorContext,
     SubscribedContext,
     Subscription,
     SubscribingContext,
+    SubscriptionErrorContext,
     SubscriptionEventHandler,
+    UnsubscribedContext,
 )
 
 from .auth import SessionCookies
 from .tls import client_ssl_context
+
+#: How many state transitions a subscriber or connection keeps for diagnostics.
+TRANSITIONS_KEPT = 6
 
 #: Path of Centrifugo's bidirectional WebSocket endpoint (``websocket.handler_prefix``).
 WEBSOCKET_PATH = "/connection/websocket"
@@ -83,6 +91,9 @@ class Subscriber(SubscriptionEventHandler):
         arrivals: those ``seq`` in arrival order (repeats included); duplicates: how many repeats.
         subscribing: times the subscription went (back) to ``subscribing``.
         subscribed: :class:`Subscribed` records.
+        transitions: the last :data:`TRANSITIONS_KEPT` ``(time, event, code, reason)`` of the
+            subscription (``subscribing``, ``subscribed``, ``unsubscribed``, ``error``), to say why one
+            is not subscribed.
         ready: set while subscribed.
         subscription: the centrifuge ``Subscription`` (set by :meth:`CentrifugoConnection.subscribe`).
     """
@@ -99,6 +110,7 @@ class Subscriber(SubscriptionEventHandler):
         self.subscribed: list[Subscribed] = []
         self.ready = asyncio.Event()
         self.subscription: Subscription | None = None
+        self.transitions: deque[tuple[float, str, int, str]] = deque(maxlen=TRANSITIONS_KEPT)
 
     async def on_publication(self, ctx: PublicationContext) -> None:  # noqa: D102
         data = ctx.pub.data
@@ -115,9 +127,18 @@ class Subscriber(SubscriptionEventHandler):
 
     async def on_subscribing(self, ctx: SubscribingContext) -> None:  # noqa: D102
         self.subscribing.append(time.monotonic())
+        self.transitions.append((time.monotonic(), "subscribing", ctx.code, ctx.reason))
         self.ready.clear()
 
+    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:  # noqa: D102
+        self.transitions.append((time.monotonic(), "unsubscribed", ctx.code, ctx.reason))
+        self.ready.clear()
+
+    async def on_error(self, ctx: SubscriptionErrorContext) -> None:  # noqa: D102
+        self.transitions.append((time.monotonic(), "error", ctx.code, repr(ctx.error)))
+
     async def on_subscribed(self, ctx: SubscribedContext) -> None:  # noqa: D102
+        self.transitions.append((time.monotonic(), "subscribed", 0, ""))
         record = Subscribed(time.monotonic(), ctx.was_recovering, ctx.recovered)
         self.subscribed.append(record)
         self.ready.set()
@@ -149,15 +170,30 @@ class Subscriber(SubscriptionEventHandler):
 
 class ConnectionEvents(ClientEventHandler):
     """Records one client's disconnects: ``disconnects`` (:class:`Disconnect` records) and
-    ``disconnected``, set at the first."""
+    ``disconnected``, set at the first; ``transitions``, the last :data:`TRANSITIONS_KEPT`
+    ``(time, event, code, reason)`` (``connecting``, ``disconnected``, ``error``)."""
 
     def __init__(self) -> None:
         self.disconnects: list[Disconnect] = []
         self.disconnected = asyncio.Event()
+        self.transitions: deque[tuple[float, str, int, str]] = deque(maxlen=TRANSITIONS_KEPT)
+
+    async def on_connecting(self, ctx: ConnectingContext) -> None:  # noqa: D102
+        self.transitions.append((time.monotonic(), "connecting", ctx.code, ctx.reason))
+
+    async def on_error(self, ctx: ErrorContext) -> None:  # noqa: D102
+        self.transitions.append((time.monotonic(), "error", ctx.code, repr(ctx.error)))
 
     async def on_disconnected(self, ctx: DisconnectedContext) -> None:  # noqa: D102
         self.disconnects.append(Disconnect(time.monotonic(), ctx.code, ctx.reason))
+        self.transitions.append((time.monotonic(), "disconnected", ctx.code, ctx.reason))
         self.disconnected.set()
+
+
+def describe_transitions(transitions: "deque[tuple[float, str, int, str]]", now: float) -> str:
+    """``transitions`` (a :class:`Subscriber`'s or :class:`ConnectionEvents`') as one line, newest last:
+    ``-3.2s subscribing 100 'internal server error'; ...`` (seconds before ``now``, a ``time.monotonic()``)."""
+    return "; ".join(f"-{now - at:.1f}s {event} {code} {reason!r}" for at, event, code, reason in transitions)
 
 
 class CentrifugoConnection:

@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any
 
 from rtclient.auth import SessionCookies
-from rtclient.centrifugo import CentrifugoConnection, Subscribed, Subscriber
+from rtclient.centrifugo import CentrifugoConnection, Subscribed, Subscriber, describe_transitions
 from rtclient.history import fetch_messages_after
 from rtclient.publish import DjangoPoster, PostError
 
@@ -275,8 +275,19 @@ class Load:
         return float("inf")
 
     async def wait_all_subscribed(self, timeout: float) -> None:
-        """Wait until every subscriber is subscribed; ``asyncio.TimeoutError`` after ``timeout`` s."""
-        await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in self.subscribers)), timeout)
+        """Wait until every subscriber is subscribed. Raises ``asyncio.TimeoutError`` after ``timeout`` s,
+        naming each client still not subscribed with its connection's and subscription's states and last
+        transitions (codes and reasons from Centrifugo or the client)."""
+        try:
+            await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in self.subscribers)), timeout)
+        except asyncio.TimeoutError:
+            now = time.monotonic()
+            waiting = [f"client {i}: {c.connection.client.state.value}, {c.subscriber.subscription.state.value}; "
+                       f"connection [{describe_transitions(c.connection.events.transitions, now)}]; "
+                       f"subscription [{describe_transitions(c.subscriber.transitions, now)}]"
+                       for i, c in enumerate(self.clients) if not c.subscriber.ready.is_set()]
+            raise asyncio.TimeoutError(f"{len(waiting)} of {len(self.clients)} clients not subscribed after "
+                                       f"{timeout} s:\n" + "\n".join(waiting)) from None
 
     async def close(self) -> None:
         for connection in self.connections:

@@ -18,29 +18,47 @@ from rtclient.publish import first_answer
 from rtclient.manifest import Endpoint, Manifest
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 1.0, what: str = "condition") -> Any:
+def run(loop: asyncio.AbstractEventLoop, coro):
+    """Run ``coro`` to completion on the drills' one event loop (the load's connections live there)."""
+    return loop.run_until_complete(coro)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 1.0, what: str = "condition",
+               loop: asyncio.AbstractEventLoop | None = None) -> Any:
     """Poll ``predicate`` every ``interval`` s until it returns a true value (exceptions count as
-    false) and return it. Raises AssertionError naming ``what`` after ``timeout`` seconds."""
+    false) and return it. Raises AssertionError naming ``what`` after ``timeout`` seconds.
+
+    With ``loop`` (the drills' event loop, where the load's clients live), each call of ``predicate``
+    runs in a worker thread and the pauses are the loop's: the clients keep reading, answering pings and
+    reconnecting during the wait instead of stalling for its whole length (a drain or restart takes
+    seconds). ``predicate`` must then not touch the load."""
+    def attempt() -> Any:
+        try:
+            return predicate()
+        except Exception:  # noqa: BLE001 - not yet
+            return None
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except Exception:  # noqa: BLE001 - not yet
-            value = None
+        value = run(loop, asyncio.to_thread(attempt)) if loop is not None else attempt()
         if value:
             return value
-        time.sleep(interval)
+        if loop is not None:
+            run(loop, asyncio.sleep(interval))
+        else:
+            time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def blocking(loop: asyncio.AbstractEventLoop, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` (a Docker command, a playbook run) in a worker thread while the drills' loop
+    runs the load; its result, or its exception raised here."""
+    return run(loop, asyncio.to_thread(function, *args))
 
 
 def http_ok(url: str) -> bool:
     """Whether GET ``url`` answers 200 within 2 seconds (raises requests errors otherwise)."""
     return requests.get(url, timeout=2).status_code == 200
-
-
-def run(loop: asyncio.AbstractEventLoop, coro):
-    """Run ``coro`` to completion on the drills' one event loop (the load's connections live there)."""
-    return loop.run_until_complete(coro)
 
 
 def report(figures: dict, drill: str, **values: Any) -> None:

@@ -32,8 +32,8 @@ from rtclient.playbook import run_playbook
 from rtclient.publish import node_client_counts
 
 from .load import CLIENTS
-from .support import (history_seqs, http_ok, replica_in_sync, report, run, sentinel_master, sentinel_timeline,
-                      wait_until)
+from .support import (blocking, history_seqs, http_ok, replica_in_sync, report, run, sentinel_master,
+                      sentinel_timeline, wait_until)
 
 
 async def node_clients(nodes, api_key: str) -> dict[str, int]:
@@ -55,7 +55,7 @@ def test_kill_a_centrifugo_node(loop, load, nodes, api_key, figures):
     window = run(loop, load.start_window())
     run(loop, asyncio.sleep(2.0))
     killed_at = time.monotonic()
-    docker("exec", victim.host, "systemctl", "kill", "--signal=SIGKILL", victim.unit)
+    blocking(loop, docker, "exec", victim.host, "systemctl", "kill", "--signal=SIGKILL", victim.unit)
     run(loop, load.wait_moved(killed_at, counts[victim.name], 15))
     run(loop, load.wait_all_subscribed(30))
     run(loop, asyncio.sleep(3.0))
@@ -66,8 +66,7 @@ def test_kill_a_centrifugo_node(loop, load, nodes, api_key, figures):
            clients_resubscribed=len(times), resubscribe_max_s=round(max(times, default=0), 2),
            resubscribe_goal_s=2, recovered=sum(load.recovered_flags(killed_at)), **tally)
     # systemd restarts the killed instance (Restart=on-failure); the next drill starts from a whole cluster.
-    wait_until(lambda: http_ok(victim.health_url), 60,
-               what=f"{victim.name} back after the kill")
+    wait_until(lambda: http_ok(victim.health_url), 60, what=f"{victim.name} back after the kill", loop=loop)
     assert times and all(t != float("inf") for t in times), "a client did not resubscribe"
     assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
 
@@ -86,16 +85,18 @@ def test_kill_the_redis_master(loop, load, manifest, nodes, api_key, figures):
     victim = server.host
     window = run(loop, load.start_window())
     run(loop, asyncio.sleep(2.0))
-    killed_at, killed_wall = time.monotonic(), time.time()
-    docker("kill", victim)
+    killed_wall = time.time()
+    # The load runs during the kill: times count from its end (the daemon waits for the container to exit).
+    blocking(loop, docker, "kill", victim)
+    killed_at = time.monotonic()
     try:
         first_s = run(loop, load.delivery_resumed(killed_at, every_client=False, timeout=60))
         all_down_s = run(loop, load.delivery_resumed(killed_at, every_client=True, timeout=45))
         new_master = wait_until(lambda: (master := sentinel_master(manifest))[0] != master_ip and master, 60,
-                                what="a new master")
+                                what="a new master", loop=loop)
         run(loop, asyncio.sleep(3.0))
     finally:
-        docker("start", victim)
+        blocking(loop, docker, "start", victim)
     run(loop, load.stop_publishing(drain=15.0))
     tally = run(loop, window.tally())
     in_history = run(loop, history_seqs([node.api_url for node in nodes], api_key, load.channel))
@@ -112,15 +113,15 @@ def test_kill_the_redis_master(loop, load, manifest, nodes, api_key, figures):
            sentinel_timeline=sentinel_timeline(manifest, killed_wall), **tally)
     # The old master's host comes back as a replica of the new one (Sentinel reconfigures it).
     wait_until(lambda: docker("exec", victim, "systemctl", "is-system-running").strip() in ("running", "degraded"),
-               90, what=f"{victim} booted")
+               90, what=f"{victim} booted", loop=loop)
     wait_until(lambda: sentinel_master(manifest)[0] != server.address, 30,
-               what="the master to stay on the promoted replica")
+               what="the master to stay on the promoted replica", loop=loop)
     # Until Sentinel has demoted the returned host, a node still pointed at its address could write to
     # it and lose those writes in the resync: the next drill starts only once it is a synced replica.
-    wait_until(lambda: replica_in_sync(server), 90, what=f"{victim} to be a synced replica")
+    wait_until(lambda: replica_in_sync(server), 90, what=f"{victim} to be a synced replica", loop=loop)
     run(loop, load.wait_all_subscribed(60))
     # A converge after the failover keeps the promoted master and changes nothing (changed=0).
-    converge = run_playbook("redis.yml")
+    converge = blocking(loop, run_playbook, "redis.yml")
     figures["kill_redis_master"]["redis_converge_after_failover_changed"] = converge.changed()
     assert converge.returncode == 0, converge.tail()
     assert not converge.changed(), f"converging Redis after the failover changed {converge.changed()}"
@@ -129,7 +130,7 @@ def test_kill_the_redis_master(loop, load, manifest, nodes, api_key, figures):
     # Monitoring saw the failover: RedisMasterChanged reached the alert sink (roles/monitoring).
     alert = wait_until(lambda: prometheus.first_notification(
         manifest["monitoring"]["servers"][0]["host"], "RedisMasterChanged", "firing", killed_wall), 90,
-        interval=2, what="RedisMasterChanged at the alert sink")
+        interval=2, what="RedisMasterChanged at the alert sink", loop=loop)
     figures["kill_redis_master"]["master_changed_alert_after_kill_s"] = round(alert.received - killed_wall, 1)
     print(f"\n[kill_redis_master] RedisMasterChanged at the sink {alert.received - killed_wall:.1f} s after the kill")
 
@@ -141,7 +142,7 @@ def test_reload_nginx_under_load(loop, load, manifest, figures):
     run(loop, asyncio.sleep(2.0))
     started = time.monotonic()
     for _ in range(3):
-        docker("exec", nginx, "systemctl", "reload", "nginx")
+        blocking(loop, docker, "exec", nginx, "systemctl", "reload", "nginx")
         run(loop, asyncio.sleep(2.0))
     run(loop, asyncio.sleep(3.0))
     run(loop, load.stop_publishing())

@@ -25,23 +25,27 @@ from rtclient import auth, prometheus
 from rtclient.centrifugo import CentrifugoConnection, websocket_url
 from rtclient.hosts import docker
 
-from .support import cut_from_redis, http_ok, report, restore_redis_path, run, unit_active, wait_until
+from .support import blocking, cut_from_redis, http_ok, report, restore_redis_path, run, unit_active, wait_until
 
 
-async def fresh_connects(site_url: str, cookie: str, count: int, timeout: float = 5.0) -> int:
+async def fresh_connects(site_url: str, cookie: str, count: int, timeout: float = 5.0) -> list[str]:
     """Open ``count`` new Centrifugo connections through nginx (connect proxy, then the subscribe
-    proxy of ``rooms:lobby``); how many were refused or timed out. Each is closed again."""
-    refused = 0
+    proxy of ``rooms:lobby``), one after the other, each closed again. Returns why each refused or
+    timed-out one failed (the exception, then the client's disconnect codes and reasons, if any);
+    empty when all subscribed within ``timeout`` seconds."""
+    refusals = []
     for _ in range(count):
         connection = CentrifugoConnection(websocket_url(site_url), cookie=cookie, origin=site_url,
                                           ca_file=auth.ca_file(), timeout=timeout)
+        started = time.monotonic()
         try:
             await connection.subscribe("rooms:lobby", timeout=timeout)
-        except Exception:  # noqa: BLE001 - a refusal of any kind counts
-            refused += 1
+        except Exception as error:  # noqa: BLE001 - a refusal of any kind counts
+            disconnects = [(d.code, d.reason) for d in connection.events.disconnects]
+            refusals.append(f"{error!r} after {time.monotonic() - started:.1f} s; disconnects {disconnects}")
         finally:
             await connection.close()
-    return refused
+    return refusals
 
 
 def test_kill_a_django_host(loop, load, manifest, site_url, figures):
@@ -52,24 +56,25 @@ def test_kill_a_django_host(loop, load, manifest, site_url, figures):
     victim = django_hosts[-1]
     window = run(loop, load.start_window())
     run(loop, asyncio.sleep(2.0))
+    blocking(loop, docker, "kill", victim)
     killed_at = time.monotonic()
-    docker("kill", victim)
     try:
         run(loop, asyncio.sleep(5.0))
         settled_n = load.n + 1
-        refused = run(loop, fresh_connects(site_url, str(load.cookie), 10))
+        refusals = run(loop, fresh_connects(site_url, str(load.cookie), 10))
         run(loop, asyncio.sleep(5.0))
         run(loop, load.stop_publishing())
         tally = run(loop, window.tally())
         failed_after_5s = sum(1 for n, (status, seq) in load.posts.items() if n >= settled_n and seq is None)
     finally:
-        docker("start", victim)
-    report(figures, "kill_django_host", host=victim, refused_connects_after_5s=refused, connects_tried=10,
+        blocking(loop, docker, "start", victim)
+    report(figures, "kill_django_host", host=victim, refused_connects_after_5s=len(refusals), connects_tried=10,
            failed_posts_after_5s=failed_after_5s, clients_resubscribed=len(load.resubscribe_times(killed_at)),
            **tally)
     gunicorn = manifest.gunicorn_on(victim)[0]
-    wait_until(lambda: http_ok(f"{gunicorn.url}/healthz"), 120, what=f"gunicorn healthy on {victim}")
-    assert refused == 0 and failed_after_5s == 0, f"refused after 5 s: {refused} connects, {failed_after_5s} posts"
+    wait_until(lambda: http_ok(f"{gunicorn.url}/healthz"), 120, what=f"gunicorn healthy on {victim}", loop=loop)
+    assert not refusals and failed_after_5s == 0, \
+        f"refused after 5 s: {len(refusals)} connects {refusals}, {failed_after_5s} posts"
     assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
 
 
@@ -79,7 +84,7 @@ def test_stop_postgresql(loop, load, manifest, site_url, figures):
     host = manifest.postgresql[0].host
     window = run(loop, load.start_window())
     run(loop, asyncio.sleep(2.0))
-    docker("exec", host, "systemctl", "stop", "postgresql")
+    blocking(loop, docker, "exec", host, "systemctl", "stop", "postgresql")
     stopped_at = time.monotonic()
     try:
         run(loop, asyncio.sleep(3.0))
@@ -90,7 +95,7 @@ def test_stop_postgresql(loop, load, manifest, site_url, figures):
                             timeout=10)
         run(loop, asyncio.sleep(max(0.0, 20.0 - (time.monotonic() - stopped_at))))
     finally:
-        docker("exec", host, "systemctl", "start", "postgresql")
+        blocking(loop, docker, "exec", host, "systemctl", "start", "postgresql")
     started_at = time.monotonic()
     recovered_s = None
     while time.monotonic() - started_at < 60:
@@ -123,26 +128,27 @@ def test_cut_a_centrifugo_host_from_redis(loop, load, manifest, nodes, figures):
     quiet_started = time.monotonic()
     wait_until(lambda: not prometheus.firing(monitoring["prometheus_url"], "CentrifugoRedisPubSubErrors",
                                              {"host": host}), 180, interval=2,
-               what=f"CentrifugoRedisPubSubErrors on {host} to resolve before the cut")
+               what=f"CentrifugoRedisPubSubErrors on {host} to resolve before the cut", loop=loop)
     quiet_wait_s = round(time.monotonic() - quiet_started, 1)
     window = run(loop, load.start_window())
     run(loop, asyncio.sleep(2.0))
-    cut_at, cut_wall = time.monotonic(), time.time()
-    cut = cut_from_redis(host, manifest)
+    cut_wall = time.time()
+    cut = blocking(loop, cut_from_redis, host, manifest)
+    cut_at = time.monotonic()  # the load ran during the command: times count from the rules' arrival
     try:
         wait_until(lambda: not any(unit_active(host, unit) for unit in units), 60, interval=0.2,
-                   what=f"the watchdogs to drain {', '.join(units)}")
+                   what=f"the watchdogs to drain {', '.join(units)}", loop=loop)
         detected_s = time.monotonic() - cut_at
         receiving_s = run(loop, load.delivery_resumed(cut_at + detected_s, every_client=True, timeout=30))
         run(loop, asyncio.sleep(2.0))
     finally:
-        restore_redis_path(host)
+        blocking(loop, restore_redis_path, host)
     restored_at = time.monotonic()
     wait_until(lambda: all(unit_active(host, unit) for unit in units), 60, interval=0.5,
-               what=f"the watchdogs to start {', '.join(units)} again")
+               what=f"the watchdogs to start {', '.join(units)} again", loop=loop)
     restarted_s = time.monotonic() - restored_at
     for node in manifest.centrifugo_on(host):
-        wait_until(lambda node=node: http_ok(node.health_url), 60, what=f"{node.name} healthy")
+        wait_until(lambda node=node: http_ok(node.health_url), 60, what=f"{node.name} healthy", loop=loop)
     run(loop, load.stop_publishing())
     tally = run(loop, window.tally())
     receiving_total = detected_s + receiving_s
@@ -157,7 +163,7 @@ def test_cut_a_centrifugo_host_from_redis(loop, load, manifest, nodes, figures):
     # alert sink (about 11 s after the cut: errors scraped from about 3 s, the watchdog's drain at about 8 s).
     alert = wait_until(lambda: prometheus.first_notification(
         monitoring["host"], "CentrifugoRedisPubSubErrors", "firing", cut_wall, {"host": host}), 90,
-        interval=2, what=f"CentrifugoRedisPubSubErrors for {host} at the alert sink")
+        interval=2, what=f"CentrifugoRedisPubSubErrors for {host} at the alert sink", loop=loop)
     figures["cut_centrifugo_host_from_redis"].update(
         pub_sub_errors_alert_after_cut_s=round(alert.received - cut_wall, 1), alert_quiet_wait_s=quiet_wait_s)
 
@@ -170,16 +176,16 @@ def test_every_centrifugo_instance_down(loop, load, nodes, figures):
     stopped_at = time.monotonic()
     try:
         for node in nodes:
-            docker("exec", node.host, "systemctl", "stop", "--no-block", node.unit)
+            blocking(loop, docker, "exec", node.host, "systemctl", "stop", "--no-block", node.unit)
         wait_until(lambda: not any(unit_active(node.host, node.unit) for node in nodes), 60, interval=0.5,
-                   what="every instance stopped")
+                   what="every instance stopped", loop=loop)
         run(loop, asyncio.sleep(max(0.0, 20.0 - (time.monotonic() - stopped_at))))
     finally:
         for node in nodes:
-            docker("exec", node.host, "systemctl", "start", node.unit)
+            blocking(loop, docker, "exec", node.host, "systemctl", "start", node.unit)
     started_at = time.monotonic()
     for node in nodes:
-        wait_until(lambda node=node: http_ok(node.health_url), 60, what=f"{node.name} healthy")
+        wait_until(lambda node=node: http_ok(node.health_url), 60, what=f"{node.name} healthy", loop=loop)
     run(loop, load.wait_all_subscribed(60))
     resubscribed_s = time.monotonic() - started_at
     run(loop, asyncio.sleep(3.0))

@@ -200,13 +200,13 @@ def test_rotate_every_secret_under_load(loop, load, manifest, nodes, site_url, f
     sentinel = manifest.redis.sentinels[0]
     exec_in(sentinel.host, ["systemctl", "restart", names["sentinel"]["sentinel_service"]])
     wait_until(lambda: sentinel_authenticates(sentinel, new["redis_sentinel_password"]), 15, interval=0.2,
-               what=f"the restarted sentinel on {sentinel.host} to accept the new password")
+               what=f"the restarted sentinel on {sentinel.host} to accept the new password", loop=loop)
     assert not sentinel_authenticates(sentinel, old["redis_sentinel_password"]), f"restarted {sentinel.address}: old"
     # The sentinels still reach each other (they log in to one another with the new sentinel-pass).
     master_name = manifest.redis.sentinel_master_name
     wait_until(lambda: all(sentinel_quorum(item, new["redis_sentinel_password"], master_name).startswith("OK")
                            for item in manifest.redis.sentinels), 30, interval=0.5,
-               what="every sentinel to pass SENTINEL CKQUORUM after the rotation")
+               what="every sentinel to pass SENTINEL CKQUORUM after the rotation", loop=loop)
 
     # The app moved to the other login role with the new password; the one it left cannot log in at all.
     login_after = auth.read_credential("postgresql_app_login_user")
