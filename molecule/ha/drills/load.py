@@ -41,6 +41,8 @@ ROOM = "lobby"
 #: Seconds a post may take before it counts as refused (status 0).
 POST_TIMEOUT = 30.0
 TEXT = re.compile(r"^drill message (\d+)$")
+#: Seconds the tally's database read may take (one page), above nginx's default proxy_read_timeout of 60 s.
+TALLY_TIMEOUT = 75.0
 
 
 class Client:
@@ -310,8 +312,11 @@ class Window:
         a client got by neither path, summed over clients), clients with losses, delivered by a gap
         fill only, live duplicates, and live arrivals out of order. ``lost_seqs`` lists a few."""
         load = self.load
+        # Longer than nginx's proxy_read_timeout (60 s): a GET that nginx sent on a kept-alive connection to a
+        # killed Django host gets no answer (no RST from a vanished host) until nginx gives up and passes it
+        # to the next server. The tally reads the truth; that wait is not what a drill measures.
         rows = await fetch_messages_after(load.site_url, load.room, self.after_id, load.cookie, load.ca_file,
-                                          timeout=10.0, max_pages=1000)
+                                          timeout=TALLY_TIMEOUT, max_pages=1000)
         committed = {row["seq"]: row for row in rows}
         saved_n = {int(m.group(1)) for row in rows if (m := TEXT.match(row["text"]))}
         posts = {n: result for n, result in load.posts.items() if n >= self.first_n}

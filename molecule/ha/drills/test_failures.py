@@ -67,12 +67,13 @@ def test_kill_a_django_host(loop, load, manifest, site_url, figures):
         tally = run(loop, window.tally())
         failed_after_5s = sum(1 for n, (status, seq) in load.posts.items() if n >= settled_n and seq is None)
     finally:
+        # Back and healthy before anything else, even when the drill failed: the next drills need both hosts.
         blocking(loop, docker, "start", victim)
+        gunicorn = manifest.gunicorn_on(victim)[0]
+        wait_until(lambda: http_ok(f"{gunicorn.url}/healthz"), 120, what=f"gunicorn healthy on {victim}", loop=loop)
     report(figures, "kill_django_host", host=victim, refused_connects_after_5s=len(refusals), connects_tried=10,
            failed_posts_after_5s=failed_after_5s, clients_resubscribed=len(load.resubscribe_times(killed_at)),
            **tally)
-    gunicorn = manifest.gunicorn_on(victim)[0]
-    wait_until(lambda: http_ok(f"{gunicorn.url}/healthz"), 120, what=f"gunicorn healthy on {victim}", loop=loop)
     assert not refusals and failed_after_5s == 0, \
         f"refused after 5 s: {len(refusals)} connects {refusals}, {failed_after_5s} posts"
     assert tally["lost"] == 0, f"committed messages lost by clients: {tally}"
