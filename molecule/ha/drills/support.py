@@ -40,7 +40,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 1
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = run(loop, asyncio.to_thread(attempt)) if loop is not None else attempt()
+        value = blocking(loop, attempt) if loop is not None else attempt()
         if value:
             return value
         if loop is not None:

@@ -19,7 +19,7 @@ from rtclient.hosts import exec_in, recreate
 from rtclient.playbook import run_playbook
 from rtclient.publish import node_client_counts
 
-from .support import http_ok, report, run, wait_until
+from .support import blocking, http_ok, report, run, wait_until
 
 #: The image of the release the host moves to (scripts/build-image.sh trixie; `make images` builds it).
 DEBIAN13_IMAGE = "rtstack/debian13-systemd:latest"
@@ -63,7 +63,7 @@ def test_upgrade_a_centrifugo_host_to_debian_13(loop, load, manifest, nodes, api
         return result
 
     # In a thread: the load's clients and posts run on this loop meanwhile (a blocking call would stall them).
-    converge = run(loop, asyncio.to_thread(reinstall_and_converge))
+    converge = blocking(loop, reinstall_and_converge)
     assert converge.returncode == 0, converge.tail()
     # Every node in the cluster's info again: the upgraded host's instances rejoined through Redis.
     counts = run(loop, every_node_listed(nodes, api_key, timeout=60))
