@@ -154,16 +154,27 @@ def credentials_root(explicit: str | os.PathLike | None = None) -> Path:
                        "generated secrets (e.g. inventories/local/credentials)") from None
 
 
-def read_credential(name: str, credentials_dir: str | os.PathLike | None = None) -> str:
+class Secret(str):
+    """A ``str`` whose ``repr()`` hides its value: a secret passed to a test (a fixture, an argument) shows as
+    ``'<secret>'`` in pytest's tracebacks and assertion messages, which CI prints, while ``str()``, f-strings,
+    comparisons and every API that takes a ``str`` see the value itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
+
+
+def read_credential(name: str, credentials_dir: str | os.PathLike | None = None) -> Secret:
     """A secret the inventory generated (an ``ansible.builtin.password`` lookup file, e.g.
-    ``user_alice``), without the ``salt=`` suffix that lookup may append.
+    ``user_alice``), without the ``salt=`` suffix that lookup may append, as a :class:`Secret`.
 
     Raises:
         FileNotFoundError: no such secret; KeyError: no credentials directory (see
         :func:`credentials_root`).
     """
     base = credentials_root(credentials_dir)
-    return (base / name).read_text().split(" salt=")[0].strip()
+    return Secret((base / name).read_text().split(" salt=")[0].strip())
 
 
 #: The generated secrets that must never show in Ansible's output, a journal or a world-readable file: the
