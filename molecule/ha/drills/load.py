@@ -22,6 +22,7 @@ import random
 import re
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from rtclient.auth import SessionCookies
@@ -122,7 +123,7 @@ class Load:
             follow Set-Cookie like a browser, or a ``Cookie`` header) and CSRF token.
 
     ``acked`` maps seq -> the time Django answered 201, ``posts`` n -> ``(status, seq or None)`` of
-    every post (status 0: no answer), ``posts_at`` n -> when its answer came.
+    every post (status 0: no answer), ``sent_at`` n -> when it was sent, ``posts_at`` n -> when its answer came.
     """
 
     def __init__(self, ws_url: str, site_url: str, ca_file: str, cookie: "str | SessionCookies", csrf_token: str,
@@ -135,6 +136,7 @@ class Load:
         self.clients: list[Client] = []
         self.acked: dict[int, float] = {}
         self.posts: dict[int, tuple[int, int | None]] = {}
+        self.sent_at: dict[int, float] = {}
         self.posts_at: dict[int, float] = {}
         #: n -> why a post got no answer (the exception's type: a timeout, a closed connection).
         self.post_errors: dict[int, str] = {}
@@ -179,6 +181,7 @@ class Load:
         return messages[-1]["id"] if messages else 0
 
     async def _post(self, n: int) -> None:
+        self.sent_at[n] = time.monotonic()
         try:
             message = await self.poster.send({"text": f"drill message {n}"})
         except PostError as exc:
@@ -297,20 +300,31 @@ class Load:
         await self.poster.close()
 
 
+def cpu_times() -> tuple[int, int]:
+    """(steal, total) CPU time of this machine since boot, in clock ticks (/proc/stat's ``cpu`` line): the test
+    hosts are containers on its kernel, so this is what the whole stack got. Steal is time the hypervisor gave to
+    other guests: a drill whose window lost much of it ran on fewer cores than the machine has."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7], sum(fields[:8])
+
+
 class Window:
     """One drill's stretch of the load: from the database's message ``first_id`` (exclusive) and
     post number ``first_n`` on. :meth:`tally` asks the database what was committed meanwhile."""
 
     def __init__(self, load: Load, after_id: int, first_n: int, started: float) -> None:
         self.load, self.after_id, self.first_n, self.started = load, after_id, first_n, started
+        self.cpu_before = cpu_times()
         self.duplicates_before = sum(c.subscriber.duplicates for c in load.clients)
         self.fills_before = sum(c.fills for c in load.clients)
 
     async def tally(self) -> dict[str, Any]:
-        """The window's figures: posts sent, acknowledged (201), refused (status -> count); rows
+        """The window's figures: posts sent, acknowledged (201), refused (status -> count, and the first and last
+        refused post's sending time from the window's start); rows
         committed (the database); half-saved (a refused post whose row exists); lost (committed rows
         a client got by neither path, summed over clients), clients with losses, delivered by a gap
-        fill only, live duplicates, and live arrivals out of order. ``lost_seqs`` lists a few."""
+        fill only, live duplicates, and live arrivals out of order. ``lost_seqs`` lists a few. Also the
+        machine's CPU steal over the window, in percent (:func:`cpu_times`)."""
         load = self.load
         # Longer than nginx's proxy_read_timeout (60 s): a GET that nginx sent on a kept-alive connection to a
         # killed Django host gets no answer (no RST from a vanished host) until nginx gives up and passes it
@@ -324,6 +338,8 @@ class Window:
         for status, seq in posts.values():
             if seq is None:
                 refused[str(status)] = refused.get(str(status), 0) + 1
+        steal, total = (after - before for after, before in zip(cpu_times(), self.cpu_before))
+        refused_sent = [load.sent_at[n] - self.started for n, (_, seq) in posts.items() if seq is None]
         half_saved = sorted(n for n, (status, seq) in posts.items() if seq is None and status != 0 and n in saved_n)
         lost = {i: sorted(seq for seq in committed if not c.has(seq)) for i, c in enumerate(load.clients)}
         lost = {i: seqs for i, seqs in lost.items() if seqs}
@@ -335,7 +351,10 @@ class Window:
         return {"posted": len(posts), "acknowledged": sum(1 for _, seq in posts.values() if seq is not None),
                 "refused": refused,
                 "no_answer_reasons": dict(Counter(load.post_errors[n] for n in posts if n in load.post_errors)),
-                "client_loop_max_lag_s": round(load.max_loop_lag, 2), "committed": len(committed), "half_saved": len(half_saved),
+                # When the refused posts were sent, in seconds from the window's start: which step of the drill.
+                "refused_sent_s": [round(min(refused_sent), 1), round(max(refused_sent), 1)] if refused_sent else [],
+                "client_loop_max_lag_s": round(load.max_loop_lag, 2),
+                "cpu_steal_pct": round(100.0 * steal / total, 1) if total else 0.0, "committed": len(committed), "half_saved": len(half_saved),
                 "lost": sum(len(seqs) for seqs in lost.values()), "clients_with_losses": len(lost),
                 "lost_seqs": sorted({seq for seqs in lost.values() for seq in seqs})[:20],
                 "delivered_by_gap_fill": gap_filled,
