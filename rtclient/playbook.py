@@ -27,6 +27,13 @@ _CHANGED_LINE = re.compile(r"^changed: \[(?P<host>[^\]\s]+)(?: -> [^\]]+)?\]")
 #: The callbacks :func:`play_timeline` needs (pass as ``env`` to :func:`run_playbook`).
 TIMELINE_ENV = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,ansible.posix.profile_tasks"}
 
+#: Ansible settings that run a playbook under mitogen's strategy (README "Tests"; plugins/strategy proxies the
+#: installed package's): one persistent Python per host instead of a module upload per task. The hosts must use a
+#: connection mitogen knows by its short name (``ansible_connection: docker``); the connection timeout covers
+#: mitogen's bootstrap on every host at a run's first task, which takes longer than 10 s on 2 busy cores.
+MITOGEN_ENV = {"ANSIBLE_STRATEGY_PLUGINS": str(ROOT / "plugins" / "strategy"), "ANSIBLE_STRATEGY": "mitogen_linear",
+               "ANSIBLE_TIMEOUT": "60"}
+
 # "rt-redis-1                 : ok=52   changed=31   unreachable=0    failed=0 ..."
 _RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
 

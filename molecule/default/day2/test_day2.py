@@ -161,7 +161,10 @@ def test_limit_converges_one_host_while_another_is_down():
     target = MANIFEST.hosts_in("nginx")[0]
     hosts.docker("kill", stopped, timeout=60)  # the host dies, as a crashed or unplugged server does
     try:
-        run = timed(f"site.yml --limit {target} with {stopped} stopped", run_playbook("site.yml", "--limit", target))
+        # ansible-core's own strategy: under mitogen's, the preflight's ping of a dead host outside the run ends the
+        # run despite ignore_unreachable (conftest.py, README "Tests").
+        run = timed(f"site.yml --limit {target} with {stopped} stopped",
+                    run_playbook("site.yml", "--limit", target, env={"ANSIBLE_STRATEGY": "linear"}))
     finally:
         hosts.docker("start", stopped, timeout=120)
         wait_healthy([i.health_url for i in MANIFEST.centrifugo if i.host == stopped], timeout=120)
