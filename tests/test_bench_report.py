@@ -33,13 +33,16 @@ def test_receipts_time_django_messages_from_created_at():
 
 def document(centrifugo_fanout, channels_fanout, warm=0.1):
     def path(fanout):
-        return {"fanout": {"deliveries_per_server_cpu_second": fanout, "latency_ms": {"p50": 1, "p99": 2}},
-                "django_latency": {"last_subscriber_ms": {"p50": 5, "p99": 20}},
+        return {"fanout": {"deliveries_per_server_cpu_second": fanout, "latency_ms": {"p50": 1, "p99": 2},
+                           "server_cpu_seconds": 5.0, "client_cpu_seconds": 2.0},
+                "django_latency": {"last_subscriber_ms": {"p50": 5, "p99": 20},
+                                   "server_cpu_seconds": 2.0, "client_cpu_seconds": 1.0},
                 "idle_memory": [{"connections": 1000, "bytes_per_connection": 40000,
                                  "bytes_per_connection_above_idle": 20000,
                                  "above_idle_per_connection_by_process": {"nginx": 12000, "centrifugo": 8000}}],
                 "burst": [{"auth": "jwt", "clients": 5000, "connections_per_second": 2500, "error_count": 0,
-                           "handshake_ms": {"p50": 10, "p99": 50}}]}
+                           "connections_per_server_cpu_second": 900, "server_cpu_seconds": 5.6,
+                           "client_cpu_seconds": 3.0, "handshake_ms": {"p50": 10, "p99": 50}}]}
     return {"paths": {"centrifugo": path(centrifugo_fanout), "channels": path(channels_fanout)},
             "deployment": {"strategies": {"default": {"warm": {"s_per_task_host": warm}}}}}
 
@@ -60,6 +63,32 @@ def test_summary_reports_missed_and_not_measured():
     assert statuses["fanout_ratio"] == "not measured"
     assert statuses["burst_jwt"] == "missed"
     assert statuses["warm_converge"] == "missed"
+
+
+def test_a_figure_whose_load_client_spent_more_cpu_than_the_servers_is_never_met():
+    """The performance issue's rule: client CPU above server CPU flags the figure client-bound (in the JSON and
+    the table), and a figure without the client's CPU is not counted as met either."""
+    doc = document(40000, 4000)
+    doc["paths"]["centrifugo"]["fanout"]["client_cpu_seconds"] = 9.98  # the 2026 baseline: 9.98 against 5.49
+    doc["paths"]["centrifugo"]["fanout"]["server_cpu_seconds"] = 5.49
+    del doc["paths"]["centrifugo"]["django_latency"]["client_cpu_seconds"]
+    doc["paths"]["centrifugo"]["burst"][0]["clients"] = 2000
+    targets = report.summary(doc)["targets"]
+    assert targets["fanout_per_cpu_centrifugo"]["status"] == "client-bound"
+    assert targets["fanout_per_cpu_centrifugo"]["client_bound"] is True
+    assert targets["fanout_ratio"]["status"] == "client-bound"  # either path's client makes the ratio unsound
+    assert targets["django_p99"]["status"] == "client CPU not measured"
+    assert targets["django_p99"]["client_bound"] is None
+    assert targets["burst_jwt"]["status"] == "missed"  # 900 per server CPU-second, but at 2000 clients, not 5000
+    assert targets["burst_jwt"]["client_bound"] is False
+    assert targets["idle_memory"]["status"] == "met" and targets["idle_memory"]["client_bound"] is None
+    # The step with the most connections counts (the goal is stated at 5k), not the worst one.
+    doc["paths"]["centrifugo"]["idle_memory"].insert(0, {"connections": 5000, "bytes_per_connection_above_idle": 50000,
+                                                         "above_idle_per_connection_by_process": {}})
+    assert report.summary(doc)["targets"]["idle_memory"]["status"] == "missed"
+    doc["summary"] = report.summary(doc)
+    table = report.markdown(doc)
+    assert "| fan-out through Centrifugo >= 25k deliveries per server CPU-second | 40,000 | yes | client-bound |" in table
 
 
 def test_report_files(tmp_path):
