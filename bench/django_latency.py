@@ -1,13 +1,16 @@
 """Latency from Django: the room's message form (gunicorn saves the message, then ``publish()``)
 at 1 message per second to the K open subscribers; p50/p99 of the time from the save to the
-last (and the first) subscriber's receipt, milliseconds."""
+last (and the first) subscriber's receipt, milliseconds; the servers' CPU (the path's, plus gunicorn, which
+saves the message) and the load client's over the same run, so that a latency the client caused is flagged
+client-bound (bench.report.client_bound)."""
 from __future__ import annotations
 
 import asyncio
 import time
 
 from .context import BenchContext
-from .load import Receipts, django_poster, drain, ms, percentile, progress
+from .load import Receipts, client_cpu, django_poster, drain, ms, percentile, progress
+from .stack import PATHS
 
 
 async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers: int) -> dict:
@@ -16,6 +19,8 @@ async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers:
     args = ctx.args
     receipts.reset()
     post = django_poster(ctx.session, ctx.site_url, args.room)
+    roles = PATHS[path] + ("gunicorn",)  # the form post is saved and published by gunicorn
+    before, client_before = ctx.stack.sample(roles), client_cpu()
     progress(f"{path}: latency from Django, {args.django_messages} messages at 1/s")
     request_seconds, errors = [], 0
     start = time.monotonic()
@@ -28,6 +33,7 @@ async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers:
         except Exception:  # noqa: BLE001 - counted
             errors += 1
     await drain(receipts, (args.django_messages - errors) * subscribers, 15)
+    after, client_seconds = ctx.stack.sample(roles), client_cpu() - client_before
     # Per message: the last subscriber's receipt minus the time Django saved it.
     last = [receipts.last_by_seq[s] - receipts.first_ts(s) for s in receipts.last_by_seq]
     first = [receipts.first_by_seq[s] - receipts.first_ts(s) for s in receipts.first_by_seq]
@@ -40,4 +46,7 @@ async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers:
             "first_subscriber_ms": {"p50": ms(percentile(first, 50)), "p99": ms(percentile(first, 99))},
             "every_delivery_ms": {"p50": ms(percentile(receipts.latencies, 50)),
                                   "p99": ms(percentile(receipts.latencies, 99))},
-            "form_post_ms_p50": ms(percentile(request_seconds, 50))}
+            "form_post_ms_p50": ms(percentile(request_seconds, 50)),
+            "server_cpu_seconds": round(after.cpu_since(before, roles), 3),
+            "server_cpu_seconds_by_process": {r: round(after.cpu[r] - before.cpu[r], 3) for r in roles},
+            "client_cpu_seconds": round(client_seconds, 3)}

@@ -75,10 +75,11 @@ class Receipts:
     def record(self, data: dict) -> None:
         """Record one delivery: a benchmark payload ``{"seq": int, "ts": float, ...}``, or a chat
         message (``Message.as_dict()``) whose text is ``DJANGO_TEXT.format(seq=...)``, timed from
-        its ``created_at`` (saved by the Django view just before it publishes)."""
+        its ``created_at`` (saved by the Django view just before it publishes). A chat message's own ``seq``
+        (its number in the room) is not the benchmark's: the text's is used."""
         now = time.time()
         seq, ts = data.get("seq"), data.get("ts")
-        if seq is None and str(data.get("text", "")).startswith(DJANGO_PREFIX):
+        if str(data.get("text", "")).startswith(DJANGO_PREFIX):
             seq = int(data["text"][len(DJANGO_PREFIX):])
             ts = datetime.fromisoformat(data["created_at"]).timestamp()
         if not isinstance(seq, int) or ts is None:
