@@ -27,7 +27,5 @@ async def measure(ctx: BenchContext, path: str, auth: str, count: int) -> tuple[
             "connections_per_second": round(opened / result.seconds) if result.seconds else None,
             "handshake_ms": {"p50": ms(percentile(result.handshakes, 50)),
                              "p99": ms(percentile(result.handshakes, 99))},
-            "server_cpu_seconds": round(server, 3),
-            "server_cpu_seconds_by_process": {r: round(after.cpu[r] - before.cpu[r], 3) for r in roles},
             "connections_per_server_cpu_second": round(opened / server) if server > 0 else None,
-            "client_cpu_seconds": round(client_seconds, 3)}, result.conns
+            **after.cpu_figures(before, roles, client_seconds)}, result.conns

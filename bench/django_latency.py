@@ -47,6 +47,4 @@ async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers:
             "every_delivery_ms": {"p50": ms(percentile(receipts.latencies, 50)),
                                   "p99": ms(percentile(receipts.latencies, 99))},
             "form_post_ms_p50": ms(percentile(request_seconds, 50)),
-            "server_cpu_seconds": round(after.cpu_since(before, roles), 3),
-            "server_cpu_seconds_by_process": {r: round(after.cpu[r] - before.cpu[r], 3) for r in roles},
-            "client_cpu_seconds": round(client_seconds, 3)}
+            **after.cpu_figures(before, roles, client_seconds)}

@@ -186,6 +186,14 @@ class Sample:
             raise ValueError(f"CPU time went backwards for {roles}: a server restarted during the run")
         return delta
 
+    def cpu_figures(self, before: "Sample", roles: tuple[str, ...], client_seconds: float) -> dict:
+        """The CPU figures every load measurement reports (bench.report.client_bound compares them):
+        ``server_cpu_seconds`` (:meth:`cpu_since`), ``server_cpu_seconds_by_process`` (role -> seconds) and the
+        load client's ``client_cpu_seconds`` over the same run, each rounded to milliseconds."""
+        return {"server_cpu_seconds": round(self.cpu_since(before, roles), 3),
+                "server_cpu_seconds_by_process": {r: round(self.cpu[r] - before.cpu[r], 3) for r in roles},
+                "client_cpu_seconds": round(client_seconds, 3)}
+
 
 def machine() -> dict:
     """Description of the machine the whole benchmark (servers and clients) runs on."""

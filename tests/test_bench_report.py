@@ -104,3 +104,15 @@ def test_report_files(tmp_path):
     assert {p.suffix for p in written} == {".json", ".md", ".png"}
     assert "fanout_ratio_centrifugo_vs_channels" in (tmp_path / "latest.md").read_text()
     assert json.loads((tmp_path / "latest.json").read_text())["summary"]["fanout_ratio_centrifugo_vs_channels"] == 10.0
+
+
+def test_every_measurement_reports_its_cpu_figures_the_same_way():
+    """bench.stack.Sample.cpu_figures: what fan-out, the burst and Django's latency report for client_bound."""
+    from bench.stack import Sample
+
+    before = Sample({"nginx": 1.0, "centrifugo": 2.0}, {})
+    after = Sample({"nginx": 1.5, "centrifugo": 4.25}, {})
+    figures = after.cpu_figures(before, ("nginx", "centrifugo"), 3.14159)
+    assert figures == {"server_cpu_seconds": 2.75, "server_cpu_seconds_by_process": {"nginx": 0.5, "centrifugo": 2.25},
+                       "client_cpu_seconds": 3.142}
+    assert report.client_bound(figures) is True
