@@ -152,6 +152,10 @@ CASES = [
     ("nginx-files-above-the-hard-limit", good_groups(),
      {"nginx_worker_connections": 1000000, "nginx_worker_rlimit_nofile": 2000000},
      "the hard open files limit services get on"),
+    ("nginx-buffer-size-with-a-unit-nginx-does-not-take", good_groups(), {"nginx_ssl_buffer_size": "4 KB"},
+     "nginx_ssl_buffer_size (got 4 KB) and nginx_websocket_proxy_buffer_size (got 1k) must be nginx sizes"),
+    ("go-memory-limit-in-gb", good_groups(), {"centrifugo_go_memory_limit": "1GB"},
+     'centrifugo_go_memory_limit empty or a size with B, KiB, MiB, GiB or TiB such as 1GiB (got "1GB")'),
     ("daphne-port-collides-with-gunicorn", good_groups(), {"django_daphne_ports": [8001, 8102]},
      "Two services would listen on 127.0.0.4:8001: django_port of bad-django-1 and django_daphne_ports of bad-django-1"),
     ("sentinels-on-the-redis-servers", {**three_redis_servers(), "redis_sentinel": {
