@@ -50,6 +50,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rtclient.playbook import MITOGEN_ENV
+
 from .deploy_report import check_mitogen, report, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,19 +159,15 @@ def recreate_hosts(env: dict[str, str], logs: Path, label: str) -> float:
 
 
 def mitogen_env(env: dict[str, str]) -> tuple[dict[str, str] | None, str]:
-    """The environment of the mitogen strategy and mitogen's version, or (None, reason)."""
+    """The environment of the mitogen strategy (rtclient.playbook.MITOGEN_ENV, the one place that says how a
+    run goes under mitogen) and mitogen's version, or (None, reason) when mitogen is not installed."""
     try:
-        import ansible_mitogen  # noqa: F401  (only to find the installed package)
-        from importlib.metadata import version
-    except ImportError as exc:
+        from importlib.metadata import PackageNotFoundError, version
+
+        mitogen_version = version("mitogen")
+    except PackageNotFoundError as exc:
         return None, f"mitogen is not installed ({exc}); pip install mitogen"
-    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-    if not (plugins / "mitogen_linear.py").exists():
-        return None, f"no mitogen_linear strategy in {plugins}"
-    env = dict(env)
-    env["ANSIBLE_STRATEGY_PLUGINS"] = str(plugins)
-    env["ANSIBLE_STRATEGY"] = "mitogen_linear"
-    return env, version("mitogen")
+    return {**env, **MITOGEN_ENV}, mitogen_version
 
 
 def probe_mitogen(env: dict[str, str], inventories: list[str], logs: Path) -> str | None:
