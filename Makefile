@@ -3,12 +3,14 @@
 #   make down    remove the local test hosts
 #   make test    lint, app tests, bad-input tests and both molecule scenarios (what CI runs)
 #   make bench   redeploy the local hosts fresh (timed), then load both realtime paths; results in bench/results/
-#   RTSTACK_DEBIAN_RELEASE=trixie make up   the local hosts on Debian 13 (default: bookworm, Debian 12)
+#   RTSTACK_DEBIAN_RELEASE=bookworm make up   the local hosts on Debian 12 (default: trixie, Debian 13)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
+# The Go toolchain (scripts/host-deps.sh checks there is one): on PATH, else Debian's golang-go, else /usr/local/go.
+GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DOCKER_HOST ?= unix:///var/run/docker.sock
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -20,7 +22,7 @@ LOCAL_INV := inventories/local/hosts.yml
 export RTSTACK_DEBIAN_RELEASE ?= trixie
 export RTSTACK_IMAGE := rtstack/debian$(if $(filter bookworm,$(RTSTACK_DEBIAN_RELEASE)),12,13)-systemd:latest
 
-.PHONY: help deps venv docker image images artifacts node-client up down lint test-app test-bad-input test-plugins test-unit molecule molecule-default molecule-ha test test-bench bench
+.PHONY: help deps venv docker image images artifacts node-client loadgen up down lint test-app test-bad-input test-plugins test-unit molecule molecule-default molecule-ha test test-bench bench bench-knobs
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -84,8 +86,15 @@ test-app: venv
 test-bad-input: venv artifacts
 	$(PY) -m pytest -q -p no:cacheprovider -n auto --junitxml=$(RESULTS)/bad-input.xml tests/bad_input tests/test_argument_specs.py
 
+# The report's arithmetic, and the load generator's tally (go vet + go test of bench/loadgen).
 test-bench: venv
 	$(PY) -m pytest -q -p no:cacheprovider --junitxml=$(RESULTS)/bench.xml tests/test_bench_report.py
+	cd bench/loadgen && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# The benchmark's load generator (bench/loadgen, Go): pinned modules, every one checked against go.sum.
+loadgen: build/loadgen
+build/loadgen: bench/loadgen/*.go bench/loadgen/go.mod bench/loadgen/go.sum
+	cd bench/loadgen && GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 $(GO) build -trimpath -o ../../build/loadgen .
 
 # The topology, filter and secrets plugins, the client library's manifest reader, gap fill, credentials
 # and playbook-output readers, the generated role docs, the Centrifugo watchdog's helpers, the Prometheus
@@ -114,5 +123,9 @@ test: test-unit molecule
 
 # RTSTACK_BENCH=1: the local inventory exempts the controller from nginx's per-address limits.
 # BENCH_ARGS passes options to the load tool, e.g. BENCH_ARGS="--skip-deploy --subscribers 500".
-bench: deps venv image artifacts
+bench: deps venv image artifacts loadgen
 	RTSTACK_BENCH=1 $(PY) -m bench $(BENCH_ARGS)
+
+# One server setting at a time, before and after, on the stack `RTSTACK_BENCH=1 make up` deployed (~25 min).
+bench-knobs: venv loadgen
+	RTSTACK_BENCH=1 $(PY) -m bench.knobs $(BENCH_ARGS)

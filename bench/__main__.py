@@ -35,15 +35,11 @@ from pathlib import Path
 
 from . import burst, django_latency, fanout, idle_memory, max_connections, report
 from .context import BenchContext
-from .load import Receipts, close_many, open_many, progress
-from .stack import PATHS, ROOT, Stack, machine
+from .load import progress
+from .loadgen import LoadGenerator
+from .stack import PATHS, RESTART, ROOT, Stack, machine
 
 RESULTS = ROOT / "bench" / "results"
-#: Units restarted before each path's measurements, per inventory group.
-RESTART = {
-    "centrifugo": {"nginx": ["nginx"], "centrifugo": ["centrifugo@*"]},  # every Centrifugo instance
-    "channels": {"nginx": ["nginx"], "django": ["chat-daphne@*"]},  # every daphne instance
-}
 
 
 async def run_path(ctx: BenchContext, path: str) -> dict:
@@ -58,40 +54,38 @@ async def run_path(ctx: BenchContext, path: str) -> dict:
     baseline = ctx.stack.sample(PATHS[path])
     go_baseline = ctx.stack.go_memory() if path == "centrifugo" else None
     out["idle_memory"] = await idle_memory.measure(ctx, path, baseline, go_baseline)
-    receipts = Receipts()
     progress(f"{path}: opening {args.subscribers} subscribers of one room")
-    opened = await open_many(ctx.maker(path, receipts), args.subscribers, concurrency=200,
-                             deadline=args.deadline, label=f"{path} subscribers")
-    subs = opened.conns
+    subs = await ctx.loadgen.open(ctx.spec(path), args.subscribers, 200, args.deadline)
     try:
-        if opened.errors:
-            progress(f"{path}: subscriber errors {opened.errors}")
+        if subs.errors:
+            progress(f"{path}: subscriber errors {subs.errors}")
         await asyncio.sleep(3)
-        out["fanout"] = await fanout.measure(ctx, path, receipts, len(subs))
-        out["django_latency"] = await django_latency.measure(ctx, path, receipts, len(subs))
+        out["fanout"] = await fanout.measure(ctx, path, subs.count)
+        out["django_latency"] = await django_latency.measure(ctx, path, subs.count)
     finally:
-        await close_many(subs)
+        await ctx.loadgen.close(subs)
     await asyncio.sleep(2)
     out["burst"] = []
     for auth in (["proxy", "jwt"] if path == "centrifugo" else ["cookie"]):
         result, conns = await burst.measure(ctx, path, "jwt" if auth == "jwt" else "cookie", args.burst)
         result["auth"] = auth
         out["burst"].append(result)
-        await close_many(conns)
+        await ctx.loadgen.close(conns)
         await asyncio.sleep(2)
     return out
 
 
 async def run_load(args: argparse.Namespace, stack: Stack) -> dict:
     """Both paths' measurements, then the maximum connections (unless ``--max-connections 0``)."""
-    ctx = BenchContext(args, stack)
-    max_connections.check_exempt(ctx)
-    ctx.spread_rooms()
-    results: dict = {"paths": {}}
-    for path in args.paths:
-        results["paths"][path] = await run_path(ctx, path)
-    if args.max_connections > 0:
-        results["max_connections"] = await max_connections.measure(ctx)
+    async with LoadGenerator() as loadgen:
+        ctx = BenchContext(args, stack, loadgen)
+        max_connections.check_exempt(ctx)
+        ctx.spread_rooms()
+        results: dict = {"paths": {}}
+        for path in args.paths:
+            results["paths"][path] = await run_path(ctx, path)
+        if args.max_connections > 0:
+            results["max_connections"] = await max_connections.measure(ctx)
     return results
 
 
@@ -119,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst-concurrency", type=int, default=500)
     parser.add_argument("--burst-rooms", type=int, default=100,
                         help="rooms the burst and max-connections clients are spread over")
+    parser.add_argument("--client-protocol", default="protobuf", choices=("json", "protobuf"),
+                        help="Centrifugo client protocol of the load generator (bench/README.md: why protobuf)")
     parser.add_argument("--max-connections", type=int, default=15000, help="0 skips the measurement")
     parser.add_argument("--max-step", type=int, default=1000)
     parser.add_argument("--deadline", type=float, default=180.0, help="seconds to open a batch of connections")

@@ -5,27 +5,25 @@ connect and subscribe proxies)."""
 from __future__ import annotations
 
 from .context import BenchContext
-from .load import Receipts, client_cpu, ms, open_many, percentile, progress
+from .load import ms, percentile, progress
+from .loadgen import Opened
 from .stack import PATHS
 
 
-async def measure(ctx: BenchContext, path: str, auth: str, count: int) -> tuple[dict, list]:
+async def measure(ctx: BenchContext, path: str, auth: str, count: int) -> tuple[dict, Opened]:
     """Open ``count`` connections of ``path`` authenticated by ``auth`` (``cookie`` or ``jwt``).
     Returns the figures and the open connections (the caller closes them)."""
-    receipts = Receipts()
-    make = ctx.maker(path, receipts, auth, ctx.rooms)
+    spec = ctx.spec(path, auth, ctx.rooms)
     progress(f"{path}: burst of {count} connect+subscribe ({auth}) over {len(ctx.rooms)} rooms")
     roles = PATHS[path] + ("gunicorn",)  # the connect and subscribe proxies run in gunicorn
-    before, client_before = ctx.stack.sample(roles), client_cpu()
-    result = await open_many(make, count, concurrency=ctx.args.burst_concurrency,
-                             deadline=ctx.args.deadline, label=f"{path} burst ({auth})")
-    after, client_seconds = ctx.stack.sample(roles), client_cpu() - client_before
+    before, client_before = ctx.stack.sample(roles), await ctx.loadgen.cpu()
+    result = await ctx.loadgen.open(spec, count, ctx.args.burst_concurrency, ctx.args.deadline)
+    after, client_seconds = ctx.stack.sample(roles), await ctx.loadgen.cpu_since(client_before)
     server = after.cpu_since(before, roles)
-    opened = len(result.conns)
-    return {"auth": auth, "clients": count, "rooms": len(ctx.rooms), "connected": opened, "errors": result.errors,
-            "error_count": sum(result.errors.values()), "seconds": round(result.seconds, 3),
-            "connections_per_second": round(opened / result.seconds) if result.seconds else None,
+    return {"auth": auth, "clients": count, "rooms": len(ctx.rooms), "connected": result.count,
+            "errors": result.errors, "error_count": sum(result.errors.values()), "seconds": round(result.seconds, 3),
+            "connections_per_second": round(result.count / result.seconds) if result.seconds else None,
             "handshake_ms": {"p50": ms(percentile(result.handshakes, 50)),
                              "p99": ms(percentile(result.handshakes, 99))},
-            "connections_per_server_cpu_second": round(opened / server) if server > 0 else None,
-            **after.cpu_figures(before, roles, client_seconds)}, result.conns
+            "connections_per_server_cpu_second": round(result.count / server) if server > 0 else None,
+            **after.cpu_figures(before, roles, client_seconds)}, result

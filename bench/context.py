@@ -1,15 +1,14 @@
-"""What every measurement of a benchmark run shares: the stack (from its manifest), the logged-in
-session and its cookie, JWTs, the rooms, the connection makers and the publishers of each path."""
+"""What every measurement of a benchmark run shares: the stack (from its manifest), the load generator,
+the logged-in session and its cookie, JWTs, the rooms, what each path's connections are and its
+publisher."""
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
-
 from rtclient import auth
 from rtclient.publish import CentrifugoPublisher, ChannelsPublisher, Publisher
 
-from . import load
-from .load import Receipts, Target
+from .load import Target
+from .loadgen import LoadGenerator
 from .stack import Stack
 
 
@@ -19,14 +18,15 @@ class BenchContext:
     Args:
         args: the parsed command line (``python -m bench --help``).
         stack: the stack (bench.stack.Stack.discover).
+        loadgen: the running load generator, which holds every client connection of the run.
 
     Logs ``args.user`` in through Django's login form and joins ``args.room`` (the join view
     creates public rooms). Raises rtclient.auth.LoginError or requests errors when the site
     refuses or does not answer.
     """
 
-    def __init__(self, args: argparse.Namespace, stack: Stack) -> None:
-        self.args, self.stack = args, stack
+    def __init__(self, args: argparse.Namespace, stack: Stack, loadgen: LoadGenerator) -> None:
+        self.args, self.stack, self.loadgen = args, stack, loadgen
         manifest = stack.manifest
         nginx = manifest.nginx[0]
         self.site_url = stack.site_url
@@ -65,23 +65,21 @@ class BenchContext:
         self.rooms = names
         return names
 
-    def maker(self, path: str, receipts: Receipts, auth_kind: str = "cookie",
-              rooms: list[str] | None = None) -> Callable[[int], Any]:
-        """``make(i)`` for load.open_many: a connection of ``path`` (``centrifugo`` or
-        ``channels``) authenticated by ``auth_kind`` (``cookie``, or ``jwt``: connection token,
-        and on Centrifugo a subscription token for its room), to room ``rooms[i % len(rooms)]``
-        (default: the benchmark room)."""
+    def spec(self, path: str, auth_kind: str = "cookie", rooms: list[str] | None = None) -> dict:
+        """What the load generator opens (bench/loadgen/conns.go ``spec``): connections of ``path``
+        (``centrifugo`` or ``channels``) authenticated by ``auth_kind`` (``cookie``, or ``jwt``: a
+        connection token, and on Centrifugo a subscription token per room, so that neither the
+        connect nor the subscribe proxy is called), connection i in room ``rooms[i % len(rooms)]``
+        (default: the benchmark room). Raises rtclient.auth.TokenError when Django refuses a token."""
         rooms = rooms or [self.args.room]
-        token = self.token(auth.CONNECTION_TOKEN_PATH) if auth_kind == "jwt" else None
+        token = self.token(auth.CONNECTION_TOKEN_PATH) if auth_kind == "jwt" else ""
+        spec = {"path": path, "origin": self.target.origin, "ca_file": self.target.ca_file, "rooms": rooms,
+                "token": token, "cookie": "" if token else self.cookie, "timeout": 60.0}
         if path == "centrifugo":
-            if token:
-                sub_tokens = [self.token(auth.SUBSCRIPTION_TOKEN_PATH, channel=f"rooms:{r}") for r in rooms]
-                return lambda i: load.centrifugo_client(self.target, receipts, token=token, room=rooms[i % len(rooms)],
-                                                        sub_token=sub_tokens[i % len(rooms)])
-            return lambda i: load.centrifugo_client(self.target, receipts, cookie=self.cookie,
-                                                    room=rooms[i % len(rooms)])
-        return lambda i: load.channels_client(self.target, receipts, cookie=None if token else self.cookie,
-                                              token=token, room=rooms[i % len(rooms)])
+            sub_tokens = [self.token(auth.SUBSCRIPTION_TOKEN_PATH, channel=f"rooms:{r}") for r in rooms] if token else []
+            return {**spec, "url": self.target.centrifugo_url, "channel": "rooms:%s", "sub_tokens": sub_tokens,
+                    "protocol": self.args.client_protocol}
+        return {**spec, "url": self.target.channels_url}
 
     def publisher(self, path: str) -> Publisher:
         """The publisher of ``path``: Centrifugo's server API, or channels_redis ``group_send``."""

@@ -9,18 +9,18 @@ import asyncio
 import time
 
 from .context import BenchContext
-from .load import Receipts, client_cpu, django_poster, drain, ms, percentile, progress
+from .load import django_poster, ms, percentile, progress
 from .stack import PATHS
 
 
-async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers: int) -> dict:
+async def measure(ctx: BenchContext, path: str, subscribers: int) -> dict:
     """Post ``--django-messages`` messages, one per second, and time their deliveries to the
-    ``subscribers`` recording into ``receipts`` (waits at most 15 s for the last ones)."""
-    args = ctx.args
-    receipts.reset()
+    ``subscribers`` open in the load generator (waits at most 15 s for the last ones)."""
+    args, loadgen = ctx.args, ctx.loadgen
+    await loadgen.receipts(reset=True)
     post = django_poster(ctx.session, ctx.site_url, args.room)
     roles = PATHS[path] + ("gunicorn",)  # the form post is saved and published by gunicorn
-    before, client_before = ctx.stack.sample(roles), client_cpu()
+    before, client_before = ctx.stack.sample(roles), await loadgen.cpu()
     progress(f"{path}: latency from Django, {args.django_messages} messages at 1/s")
     request_seconds, errors = [], 0
     start = time.monotonic()
@@ -32,8 +32,9 @@ async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers:
             request_seconds.append(await post(seq))
         except Exception:  # noqa: BLE001 - counted
             errors += 1
-    await drain(receipts, (args.django_messages - errors) * subscribers, 15)
-    after, client_seconds = ctx.stack.sample(roles), client_cpu() - client_before
+    await loadgen.drain((args.django_messages - errors) * subscribers, 15)
+    after, client_seconds = ctx.stack.sample(roles), await loadgen.cpu_since(client_before)
+    receipts = await loadgen.receipts()
     # Per message: the last subscriber's receipt minus the time Django saved it.
     last = [receipts.last_by_seq[s] - receipts.first_ts(s) for s in receipts.last_by_seq]
     first = [receipts.first_by_seq[s] - receipts.first_ts(s) for s in receipts.first_by_seq]
@@ -41,8 +42,8 @@ async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers:
     return {"subscribers": subscribers, "messages": args.django_messages, "post_errors": errors,
             "messages_reaching_every_subscriber": complete,
             "last_subscriber_ms": {"p50": ms(percentile(last, 50)), "p99": ms(percentile(last, 99))},
-            # The first receipt: the server path alone, before the one client process has
-            # decoded the other subscribers' copies of the same message.
+            # The first receipt: the server path alone, before the other subscribers' copies of the
+            # same message reached their clients.
             "first_subscriber_ms": {"p50": ms(percentile(first, 50)), "p99": ms(percentile(first, 99))},
             "every_delivery_ms": {"p50": ms(percentile(receipts.latencies, 50)),
                                   "p99": ms(percentile(receipts.latencies, 99))},

@@ -1,36 +1,35 @@
-"""Fan-out: 1 publisher -> K subscribers (already open, all in the benchmark room),
-``--messages`` payloads of ``--size`` bytes at ``--rate`` per second; deliveries/s, deliveries
-per server CPU-second (nginx + Centrifugo or daphne + Redis, from /proc), latency p50/p99 from
-publish to receipt (milliseconds)."""
+"""Fan-out: 1 publisher -> K subscribers (already open in the load generator, all in the benchmark
+room), ``--messages`` payloads of ``--size`` bytes at ``--rate`` per second; deliveries/s,
+deliveries per server CPU-second (nginx + Centrifugo or daphne + Redis, from /proc), latency
+p50/p99 from publish to receipt (milliseconds)."""
 from __future__ import annotations
 
 import time
 
 from .context import BenchContext
-from .load import Receipts, client_cpu, drain, ms, percentile, progress, publish_at_rate
+from .load import ms, percentile, progress, publish_at_rate
 from .stack import PATHS
 
 
-async def measure(ctx: BenchContext, path: str, receipts: Receipts, subscribers: int) -> dict:
-    """Publish at the configured rate on ``path`` and count what the ``subscribers`` (recording
-    into ``receipts``) get within ``--drain-timeout`` seconds. Returns the figures (times in
-    seconds unless the key says ms)."""
-    args = ctx.args
-    receipts.reset()
+async def measure(ctx: BenchContext, path: str, subscribers: int) -> dict:
+    """Publish at the configured rate on ``path`` and count what the ``subscribers`` get within
+    ``--drain-timeout`` seconds. Returns the figures (times in seconds unless the key says ms)."""
+    args, loadgen = ctx.args, ctx.loadgen
+    await loadgen.receipts(reset=True)
     publisher = ctx.publisher(path)
     roles = PATHS[path]
-    before, client_before = ctx.stack.sample(roles), client_cpu()
+    before, client_before = ctx.stack.sample(roles), await loadgen.cpu()
     progress(f"{path}: fan-out, {args.messages} messages at {args.rate}/s to {subscribers} subscribers")
     try:
-        failed = await publish_at_rate(publisher.send, receipts, args.rate, args.messages, args.size)
+        failed, first_publish = await publish_at_rate(publisher.send, args.rate, args.messages, args.size)
         expected = (args.messages - failed) * subscribers
-        await drain(receipts, expected, args.drain_timeout)
+        await loadgen.drain(expected, args.drain_timeout)
     finally:
         await publisher.close()
-    after = ctx.stack.sample(roles)
+    after, client_seconds = ctx.stack.sample(roles), await loadgen.cpu_since(client_before)
+    receipts = await loadgen.receipts()
     cpu = after.cpu_since(before, roles)
-    elapsed = (receipts.last_receipt or time.time()) - receipts.first_publish
-    client_seconds = client_cpu() - client_before
+    elapsed = (receipts.last_receipt or time.time()) - first_publish
     return {
         "subscribers": subscribers, "messages": args.messages, "rate_per_second": args.rate,
         "payload_bytes": args.size, "publish_errors": failed,

@@ -1,13 +1,17 @@
 """Idle memory per connection at ``--idle-connections`` counts (1000 and 5000): RSS of nginx and
 the server processes, total and above the idle baseline, divided by the connections (bytes); on
-the Centrifugo path also the Go runtime's live heap + stacks per connection."""
+the Centrifugo path also the Go runtime's live heap + stacks per connection. And what idle connections cost in
+CPU (pings, presence refreshes): CPU-seconds per second per connection over ``IDLE_CPU_WINDOW`` seconds."""
 from __future__ import annotations
 
 import asyncio
 
 from .context import BenchContext
-from .load import Receipts, close_many, open_many, progress
+from .load import progress
 from .stack import PATHS, Sample
+
+#: Seconds over which the CPU of the idle connections is measured (Centrifugo pings each client every 25 s).
+IDLE_CPU_WINDOW = 15.0
 
 
 def figure(ctx: BenchContext, path: str, baseline: Sample, conns: int, go_baseline: int | None = None) -> dict:
@@ -29,23 +33,34 @@ def figure(ctx: BenchContext, path: str, baseline: Sample, conns: int, go_baseli
     return out
 
 
+def idle_cpu(ctx: BenchContext, path: str, quiet: Sample, conns: int) -> dict:
+    """CPU-seconds per second per connection of nginx and the server processes since ``quiet`` (taken
+    IDLE_CPU_WINDOW seconds ago, with ``conns`` idle connections open)."""
+    roles = PATHS[path][:2]
+    now = ctx.stack.sample(roles)
+    return {r: (now.cpu[r] - quiet.cpu[r]) / IDLE_CPU_WINDOW / conns if conns else None for r in roles}
+
+
 async def measure(ctx: BenchContext, path: str, baseline: Sample, go_baseline: int | None) -> list[dict]:
     """Memory with ``--idle-connections`` idle JWT-authenticated clients spread over the burst
     rooms, on freshly restarted servers: measured first, before any other load leaves freed memory
     in the processes. Every connection is closed at the end."""
-    receipts, conns, figures = Receipts(), [], []
-    make = ctx.maker(path, receipts, "jwt", ctx.rooms)
+    spec, groups, held, figures = ctx.spec(path, "jwt", ctx.rooms), [], 0, []
     try:
         for target in ctx.args.idle_connections:
             progress(f"{path}: idle memory, opening up to {target} connections")
-            result = await open_many(make, target - len(conns), concurrency=200,
-                                     deadline=ctx.args.deadline, label=f"{path} idle")
-            conns += result.conns
+            result = await ctx.loadgen.open(spec, target - held, 200, ctx.args.deadline)
+            groups.append(result)
+            held += result.count
             await asyncio.sleep(5)
-            entry = figure(ctx, path, baseline, len(conns), go_baseline)
+            quiet = ctx.stack.sample(PATHS[path][:2])
+            await asyncio.sleep(IDLE_CPU_WINDOW)
+            entry = figure(ctx, path, baseline, held, go_baseline)
+            entry["idle_cpu_per_connection_by_process"] = idle_cpu(ctx, path, quiet, held)
             entry["errors"] = result.errors
             figures.append(entry)
     finally:
-        await close_many(conns)
+        for group in groups:
+            await ctx.loadgen.close(group)
     await asyncio.sleep(2)
     return figures

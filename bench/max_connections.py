@@ -9,7 +9,7 @@ from pathlib import Path
 from rtclient import hosts
 
 from .context import BenchContext
-from .load import Receipts, close_many, open_many, progress
+from .load import progress
 
 
 def check_exempt(ctx: BenchContext) -> None:
@@ -61,22 +61,23 @@ async def measure(ctx: BenchContext) -> dict:
     has errors or ``--max-connections`` are open; report the largest count held with no
     error, how many were open when the first errors came, and the limits that bound it."""
     args = ctx.args
-    receipts, conns, held, errors, at_first_error = Receipts(), [], 0, {}, None
-    make = ctx.maker("centrifugo", receipts, "jwt", ctx.rooms)
+    groups, opened, held, errors, at_first_error = [], 0, 0, {}, None
+    spec = ctx.spec("centrifugo", "jwt", ctx.rooms)
     try:
         while held < args.max_connections:
             step = min(args.max_step, args.max_connections - held)
             progress(f"max connections: {held} held, opening {step} more")
-            result = await open_many(make, step, concurrency=args.burst_concurrency,
-                                     deadline=min(args.deadline, 60), label="max connections")
-            conns += result.conns
+            result = await ctx.loadgen.open(spec, step, args.burst_concurrency, min(args.deadline, 60))
+            groups.append(result)
+            opened += result.count
             if result.errors:
-                errors, at_first_error = result.errors, len(conns)
+                errors, at_first_error = result.errors, opened
                 break
-            held = len(conns)
+            held = opened
         limits = process_limits(ctx)
     finally:
-        await close_many(conns)
+        for group in groups:
+            await ctx.loadgen.close(group)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return {"max_without_errors": held, "open_when_errors_came": at_first_error, "step": args.max_step,
             "cap": args.max_connections, "first_errors": errors,

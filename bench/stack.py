@@ -39,6 +39,13 @@ PATHS = {
     "channels": ("nginx", "daphne", "redis"),
 }
 
+#: Units restarted before a path's measurements, per inventory group (Stack.restart): fresh processes, as Go,
+#: Python and nginx keep memory they freed.
+RESTART = {
+    "centrifugo": {"nginx": ["nginx"], "centrifugo": ["centrifugo@*"]},  # every Centrifugo instance
+    "channels": {"nginx": ["nginx"], "django": ["chat-daphne@*"]},  # every daphne instance
+}
+
 
 @dataclass
 class Stack:
@@ -186,13 +193,15 @@ class Sample:
             raise ValueError(f"CPU time went backwards for {roles}: a server restarted during the run")
         return delta
 
-    def cpu_figures(self, before: "Sample", roles: tuple[str, ...], client_seconds: float) -> dict:
+    def cpu_figures(self, before: "Sample", roles: tuple[str, ...], client_seconds: dict[str, float]) -> dict:
         """The CPU figures every load measurement reports (bench.report.client_bound compares them):
-        ``server_cpu_seconds`` (:meth:`cpu_since`), ``server_cpu_seconds_by_process`` (role -> seconds) and the
-        load client's ``client_cpu_seconds`` over the same run, each rounded to milliseconds."""
+        ``server_cpu_seconds`` (:meth:`cpu_since`), ``server_cpu_seconds_by_process`` (role -> seconds), the load
+        client's ``client_cpu_seconds`` over the same run and ``client_cpu_seconds_by_process`` (``client_seconds``:
+        process -> seconds, bench.loadgen.LoadGenerator.cpu_since), each rounded to milliseconds."""
         return {"server_cpu_seconds": round(self.cpu_since(before, roles), 3),
                 "server_cpu_seconds_by_process": {r: round(self.cpu[r] - before.cpu[r], 3) for r in roles},
-                "client_cpu_seconds": round(client_seconds, 3)}
+                "client_cpu_seconds": round(sum(client_seconds.values()), 3),
+                "client_cpu_seconds_by_process": {k: round(v, 3) for k, v in client_seconds.items()}}
 
 
 def machine() -> dict:

@@ -21,15 +21,15 @@ def test_payload_is_the_requested_size():
     assert len(json.dumps(data, separators=(",", ":"))) == 100
 
 
-def test_receipts_time_django_messages_from_created_at():
-    receipts = load.Receipts()
-    # A chat message carries its number in the room as "seq" (Message.as_dict): the benchmark's is in the text.
-    receipts.record({"id": 1, "seq": 812, "text": f"{load.DJANGO_PREFIX}3", "created_at": "2026-01-01T00:00:00+00:00"})
-    receipts.record({"seq": 4, "ts": 1e12})  # in the future: negative latency, still counted
-    assert receipts.count_by_seq == {3: 1, 4: 1}
-    assert receipts.first_ts(3) == 1767225600.0
-    receipts.record({"text": "someone else's message"})
+def test_receipts_read_the_load_generators_tally_with_numbered_messages():
+    # bench/loadgen/receipts.go reports JSON, whose object keys are strings (its own tests: go test).
+    receipts = load.Receipts.from_report({"latencies": [0.5, 0.25], "count_by_seq": {"3": 2},
+                                          "first_by_seq": {"3": 10.25}, "last_by_seq": {"3": 10.5},
+                                          "ts_by_seq": {"3": 10.0}, "last_receipt": 10.5})
     assert receipts.delivered == 2
+    assert receipts.count_by_seq == {3: 2}
+    assert receipts.last_by_seq[3] - receipts.first_ts(3) == 0.5
+    assert load.Receipts.from_report({"latencies": [], "last_receipt": 0}).last_receipt is None
 
 
 def document(centrifugo_fanout, channels_fanout, warm=0.1):
@@ -112,7 +112,40 @@ def test_every_measurement_reports_its_cpu_figures_the_same_way():
 
     before = Sample({"nginx": 1.0, "centrifugo": 2.0}, {})
     after = Sample({"nginx": 1.5, "centrifugo": 4.25}, {})
-    figures = after.cpu_figures(before, ("nginx", "centrifugo"), 3.14159)
+    figures = after.cpu_figures(before, ("nginx", "centrifugo"), {"loadgen": 3.0, "python": 0.14159})
     assert figures == {"server_cpu_seconds": 2.75, "server_cpu_seconds_by_process": {"nginx": 0.5, "centrifugo": 2.25},
-                       "client_cpu_seconds": 3.142}
+                       "client_cpu_seconds": 3.142, "client_cpu_seconds_by_process": {"loadgen": 3.0, "python": 0.142}}
     assert report.client_bound(figures) is True
+
+
+def test_capacity_model_sizes_each_tier_from_the_measured_unit_costs():
+    """bench.capacity: deliveries = connections x rate; hosts from CPU or memory, whichever binds."""
+    from bench import capacity
+
+    figures = capacity.Figures(centrifugo_deliveries_per_cpu_second=30_000, nginx_deliveries_per_cpu_second=40_000,
+                               centrifugo_bytes_per_connection=50_000, nginx_bytes_per_connection=40_000)
+    small = capacity.size(figures, 10_000, 1)
+    assert (small.deliveries_per_second, small.publications_per_second) == (10_000, 10)
+    assert (small.centrifugo_hosts, small.nginx_hosts, small.redis_shards) == (2, 1, 1)  # at least 2 Centrifugo
+    big = capacity.size(figures, 1_000_000, 100, host_cores=8, host_memory_gib=16)
+    # 100M deliveries/s at 30k per core = 3333 cores, 4.8 usable per host -> 695 hosts; CPU binds, not memory
+    assert big.centrifugo_hosts == 695 and big.centrifugo_cores == 3333.3
+    # 100k publications/s, each to Redis once and to all 695 nodes: 69.6M PUB/SUB msg/s over 390k per shard
+    assert big.redis_shards == 179
+    memory_bound = capacity.size(figures, 1_000_000, 1, host_cores=64, host_memory_gib=16)
+    assert memory_bound.centrifugo_hosts == 5  # 46.6 GiB at 9.6 GiB usable per host
+    assert "| 1,000,000 | 100 |" in capacity.table(figures)
+    doc = {"paths": {"centrifugo": {
+        "fanout": {"deliveries": 90_000, "server_cpu_seconds_by_process": {"centrifugo": 3.0, "nginx": 2.0}},
+        "idle_memory": [{"connections": 5000, "above_idle_per_connection_by_process": {"centrifugo": 50, "nginx": 40}},
+                        {"connections": 1000, "above_idle_per_connection_by_process": {"centrifugo": 99, "nginx": 99}}]}}}
+    assert capacity.Figures.from_results(doc) == capacity.Figures(30_000, 45_000, 50, 40)
+
+
+def test_capacity_model_counts_what_idle_connections_cost_in_cpu():
+    from bench import capacity
+
+    figures = capacity.Figures(30_000, 40_000, 50_000, 40_000, centrifugo_idle_cpu_per_connection=2e-5,
+                               nginx_idle_cpu_per_connection=1.5e-5)
+    sizing = capacity.size(figures, 10_000, 1)  # Centrifugo: 10k deliveries/s at 30k per core = 0.33, plus 10k idle x 2e-5 = 0.2; nginx 0.25 + 0.15
+    assert (sizing.centrifugo_cores, sizing.nginx_cores) == (0.5, 0.4)
