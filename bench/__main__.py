@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import sys
 import time
 from pathlib import Path
 
 from . import burst, django_latency, fanout, idle_memory, max_connections, report
-from .context import BenchContext
+from .context import BenchContext, add_load_arguments, add_stack_arguments
 from .load import progress
 from .loadgen import LoadGenerator
 from .stack import PATHS, RESTART, ROOT, Stack, machine
@@ -91,39 +90,18 @@ async def run_load(args: argparse.Namespace, stack: Stack) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--manifest", default=None,
-                        help="the stack manifest (default: RTSTACK_MANIFEST, else "
-                             "build/<RTSTACK_STACK_NAME or local>/stack.json)")
+    add_stack_arguments(parser)
+    add_load_arguments(parser, idle_connections="1000,5000", burst=5000)
     parser.add_argument("--site-url", default=None, help="the public origin (default: the manifest's site_url)")
-    parser.add_argument("--credentials-dir", default=None,
-                        help="the inventory's generated secrets (default: RTSTACK_CREDENTIALS_DIR, else "
-                             "inventories/local/credentials)")
-    parser.add_argument("--user", default="alice")
-    parser.add_argument("--room", default="bench")
     parser.add_argument("--paths", default="centrifugo,channels", type=lambda s: s.split(","))
-    parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--messages", type=int, default=100, help="fan-out messages per path")
-    parser.add_argument("--rate", type=float, default=10.0, help="fan-out messages per second")
-    parser.add_argument("--size", type=int, default=100, help="payload bytes")
-    parser.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for deliveries")
     parser.add_argument("--django-messages", type=int, default=10)
-    parser.add_argument("--burst", type=int, default=5000)
-    parser.add_argument("--idle-connections", default="1000,5000",
-                        type=lambda v: [int(x) for x in v.split(",")], help="idle memory at these counts")
-    parser.add_argument("--burst-concurrency", type=int, default=500)
-    parser.add_argument("--burst-rooms", type=int, default=100,
-                        help="rooms the burst and max-connections clients are spread over")
-    parser.add_argument("--client-protocol", default="protobuf", choices=("json", "protobuf"),
-                        help="Centrifugo client protocol of the load generator (bench/README.md: why protobuf)")
     parser.add_argument("--max-connections", type=int, default=15000, help="0 skips the measurement")
     parser.add_argument("--max-step", type=int, default=1000)
-    parser.add_argument("--deadline", type=float, default=180.0, help="seconds to open a batch of connections")
     parser.add_argument("--skip-deploy", action="store_true", help="leave out the deployment timing")
     parser.add_argument("--deploy-strategies", default="default,mitogen")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
 
-    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     started = time.time()
     deployment = None
     if not args.skip_deploy:

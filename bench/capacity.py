@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import math
-import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -39,7 +38,9 @@ from pathlib import Path
 
 from rtclient.publish import CentrifugoPublisher
 
-from .load import payload, progress
+from .context import BenchContext, add_stack_arguments
+from .load import progress, publish_at_rate
+from .loadgen import LoadGenerator
 from .stack import PATHS, RESTART, ROOT, Stack
 
 #: PUB/SUB messages one Redis instance carries per second (Centrifugo blog, see the module's docstring).
@@ -146,16 +147,12 @@ async def check(figures: Figures, args: argparse.Namespace) -> dict:
     Centrifugo's server API for ``args.check_seconds`` seconds, on freshly restarted nginx and Centrifugo.
     Returns the model's prediction and what nginx and Centrifugo used: cores (CPU-seconds per second of the
     publishing window) and memory above idle (GiB)."""
-    from .context import BenchContext  # the stack's session; imported here so the model alone needs no stack
-    from .loadgen import LoadGenerator
-
     stack = Stack.discover(args.manifest, None, args.credentials_dir)
     roles = PATHS["centrifugo"][:2]  # nginx, Centrifugo: the tiers the model sizes from figures
     rooms = [f"capacity-{k}" for k in range(math.ceil(args.check_connections / args.members))]
     async with LoadGenerator() as loadgen:
         ctx = BenchContext(args, stack, loadgen)
-        for room in rooms:
-            ctx.session.get(f"{ctx.site_url}/rooms/join/", params={"name": room}, timeout=10).raise_for_status()
+        ctx.join_rooms(rooms)
         stack.restart(RESTART["centrifugo"])
         await asyncio.sleep(5)
         idle = stack.sample(roles)
@@ -167,15 +164,13 @@ async def check(figures: Figures, args: argparse.Namespace) -> dict:
             await loadgen.receipts(reset=True)
             before, start = stack.sample(roles), time.monotonic()
             progress(f"capacity check: {args.check_rate} msg/s per room for {args.check_seconds} s")
-            sent = 0
-            for tick in range(int(args.check_seconds * args.check_rate)):
-                delay = start + tick / args.check_rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                await asyncio.gather(*(p.send(payload(sent + i)) for i, p in enumerate(publishers)))
-                sent += len(publishers)
+            ticks = int(args.check_seconds * args.check_rate)
+            failed, _ = await publish_at_rate(lambda data: asyncio.gather(*(p.send(data) for p in publishers)),
+                                              args.check_rate, ticks, 100)
             window = time.monotonic() - start
-            await loadgen.drain(sent * args.members, 30)
+            # Every room got a message per tick, and every open client is a member of one room.
+            expected = (ticks - failed) * opened.count
+            await loadgen.drain(expected, 30)
             after = stack.sample(roles)
             receipts = await loadgen.receipts()
         finally:
@@ -185,8 +180,7 @@ async def check(figures: Figures, args: argparse.Namespace) -> dict:
     model = size(figures, opened.count, args.check_rate, members=opened.count / len(rooms))
     gib = 1024 ** 3
     return {"connections": opened.count, "errors": opened.errors, "rooms": len(rooms), "window_s": round(window, 1),
-            # Every room got sent / len(rooms) messages, and every open client is a member of one room.
-            "deliveries": receipts.delivered, "expected_deliveries": sent // len(rooms) * opened.count,
+            "publish_errors": failed, "deliveries": receipts.delivered, "expected_deliveries": expected,
             "predicted": {"centrifugo_cores": model.centrifugo_cores, "nginx_cores": model.nginx_cores,
                           "centrifugo_memory_gib": model.centrifugo_memory_gib, "nginx_memory_gib": model.nginx_memory_gib},
             "measured": {"centrifugo_cores": round((after.cpu["centrifugo"] - before.cpu["centrifugo"]) / window, 2),
@@ -207,17 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-rate", type=float, default=1.0, help="messages per second per room")
     parser.add_argument("--check-seconds", type=float, default=30.0)
     parser.add_argument("--members", type=int, default=1000)
-    parser.add_argument("--manifest", default=None)
-    parser.add_argument("--credentials-dir", default=None)
-    parser.add_argument("--user", default="alice")
-    parser.add_argument("--room", default="bench")
-    parser.add_argument("--client-protocol", default="protobuf", choices=("json", "protobuf"))
+    add_stack_arguments(parser)
     args = parser.parse_args(argv)
     figures = Figures.from_results(json.loads(Path(args.results).read_text()))
     print(f"Figures from {args.results}: {figures}\n")
     print(table(figures, args.host_cores, args.host_memory_gib))
     if args.check:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
         result = asyncio.run(check(figures, args))
         print("\n" + json.dumps(result, indent=2))
     return 0

@@ -12,6 +12,38 @@ from .loadgen import LoadGenerator
 from .stack import Stack
 
 
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that drives the deployed stack (python -m bench, bench.knobs,
+    bench.capacity --check): where the stack is, who logs in, and the load generator's protocol."""
+    parser.add_argument("--manifest", default=None,
+                        help="the stack manifest (default: RTSTACK_MANIFEST, else "
+                             "build/<RTSTACK_STACK_NAME or local>/stack.json)")
+    parser.add_argument("--credentials-dir", default=None,
+                        help="the inventory's generated secrets (default: RTSTACK_CREDENTIALS_DIR, else "
+                             "inventories/local/credentials)")
+    parser.add_argument("--user", default="alice")
+    parser.add_argument("--room", default="bench")
+    parser.add_argument("--client-protocol", default="protobuf", choices=("json", "protobuf"),
+                        help="Centrifugo client protocol of the load generator (bench/README.md: why protobuf)")
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, idle_connections: str, burst: int) -> None:
+    """The options of the measurements python -m bench and bench.knobs share (fan-out, idle memory, burst),
+    with the two defaults that differ between them."""
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=100, help="fan-out messages per path")
+    parser.add_argument("--rate", type=float, default=10.0, help="fan-out messages per second")
+    parser.add_argument("--size", type=int, default=100, help="payload bytes")
+    parser.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for deliveries")
+    parser.add_argument("--burst", type=int, default=burst)
+    parser.add_argument("--idle-connections", default=idle_connections,
+                        type=lambda v: [int(x) for x in v.split(",")], help="idle memory at these counts")
+    parser.add_argument("--burst-concurrency", type=int, default=500)
+    parser.add_argument("--burst-rooms", type=int, default=100,
+                        help="rooms the burst and max-connections clients are spread over")
+    parser.add_argument("--deadline", type=float, default=180.0, help="seconds to open a batch of connections")
+
+
 class BenchContext:
     """One benchmark run against a deployed stack.
 
@@ -34,9 +66,8 @@ class BenchContext:
                              str(stack.credentials_dir / "tls" / "ca.crt"), args.room)
         session = auth.django_login(self.site_url, args.user, stack.credential(f"user_{args.user}"),
                                     verify=self.target.ca_file)
-        # The room exists once someone joined it (the join view creates public rooms).
-        session.get(f"{self.site_url}/rooms/join/", params={"name": args.room}, timeout=10).raise_for_status()
         self.session = session
+        self.join_rooms([args.room])
         self.cookie = auth.cookie_header(session)
         self.channel = f"rooms:{args.room}"
         self.rooms: list[str] = [args.room]
@@ -59,11 +90,16 @@ class BenchContext:
         namespace's join/leave pushes (each subscribe is pushed to every subscriber already there:
         quadratic), not connection handling; a chat spreads its users over rooms."""
         names = [f"{self.args.room}-{k}" for k in range(self.args.burst_rooms)]
+        self.join_rooms(names)
+        self.rooms = names
+        return names
+
+    def join_rooms(self, names: list[str]) -> None:
+        """Join each room as ``args.user``: a room exists once someone joined it (the join view creates
+        public rooms). Raises requests.HTTPError when the site refuses."""
         for name in names:
             self.session.get(f"{self.site_url}/rooms/join/", params={"name": name},
                              timeout=10).raise_for_status()
-        self.rooms = names
-        return names
 
     def spec(self, path: str, auth_kind: str = "cookie", rooms: list[str] | None = None) -> dict:
         """What the load generator opens (bench/loadgen/conns.go ``spec``): connections of ``path``

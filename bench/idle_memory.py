@@ -14,10 +14,10 @@ from .stack import PATHS, Sample
 IDLE_CPU_WINDOW = 15.0
 
 
-def figure(ctx: BenchContext, path: str, baseline: Sample, conns: int, go_baseline: int | None = None) -> dict:
-    """Memory now with ``conns`` connections open, against ``baseline`` (bytes)."""
+def figure(ctx: BenchContext, path: str, baseline: Sample, now: Sample, conns: int,
+           go_baseline: int | None = None) -> dict:
+    """Memory in ``now`` with ``conns`` connections open, against ``baseline`` (bytes)."""
     roles = PATHS[path][:2]  # nginx + the server processes (Redis is shared by both paths)
-    now = ctx.stack.sample(roles)
     total = sum(now.rss[r] for r in roles)
     base = sum(baseline.rss[r] for r in roles)
     out = {"connections": conns, "rss_bytes": total, "baseline_rss_bytes": base,
@@ -33,11 +33,10 @@ def figure(ctx: BenchContext, path: str, baseline: Sample, conns: int, go_baseli
     return out
 
 
-def idle_cpu(ctx: BenchContext, path: str, quiet: Sample, conns: int) -> dict:
-    """CPU-seconds per second per connection of nginx and the server processes since ``quiet`` (taken
-    IDLE_CPU_WINDOW seconds ago, with ``conns`` idle connections open)."""
+def idle_cpu(path: str, quiet: Sample, now: Sample, conns: int) -> dict:
+    """CPU-seconds per second per connection of nginx and the server processes from ``quiet`` to ``now``
+    (IDLE_CPU_WINDOW seconds apart, with ``conns`` idle connections open)."""
     roles = PATHS[path][:2]
-    now = ctx.stack.sample(roles)
     return {r: (now.cpu[r] - quiet.cpu[r]) / IDLE_CPU_WINDOW / conns if conns else None for r in roles}
 
 
@@ -55,8 +54,9 @@ async def measure(ctx: BenchContext, path: str, baseline: Sample, go_baseline: i
             await asyncio.sleep(5)
             quiet = ctx.stack.sample(PATHS[path][:2])
             await asyncio.sleep(IDLE_CPU_WINDOW)
-            entry = figure(ctx, path, baseline, held, go_baseline)
-            entry["idle_cpu_per_connection_by_process"] = idle_cpu(ctx, path, quiet, held)
+            now = ctx.stack.sample(PATHS[path][:2])
+            entry = figure(ctx, path, baseline, now, held, go_baseline)
+            entry["idle_cpu_per_connection_by_process"] = idle_cpu(path, quiet, now, held)
             entry["errors"] = result.errors
             figures.append(entry)
     finally:

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 from rtclient.playbook import run_playbook
 
 from . import burst, fanout, idle_memory, max_connections
-from .context import BenchContext
+from .context import BenchContext, add_load_arguments, add_stack_arguments
 from .load import progress
 from .loadgen import LoadGenerator
 from .stack import PATHS, RESTART, ROOT, Stack
@@ -150,21 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.knobs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--knobs", default=",".join(KNOBS), type=lambda v: v.split(","),
                         help=f"knobs to try, comma-separated (default: all of {', '.join(KNOBS)})")
-    parser.add_argument("--manifest", default=None)
-    parser.add_argument("--credentials-dir", default=None)
-    parser.add_argument("--user", default="alice")
-    parser.add_argument("--room", default="bench")
-    parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--messages", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=10.0)
-    parser.add_argument("--size", type=int, default=100)
-    parser.add_argument("--drain-timeout", type=float, default=60.0)
-    parser.add_argument("--idle-connections", default="3000", type=lambda v: [int(x) for x in v.split(",")])
-    parser.add_argument("--burst", type=int, default=2000)
-    parser.add_argument("--burst-concurrency", type=int, default=500)
-    parser.add_argument("--burst-rooms", type=int, default=100)
-    parser.add_argument("--deadline", type=float, default=180.0)
-    parser.add_argument("--client-protocol", default="protobuf", choices=("json", "protobuf"))
+    add_stack_arguments(parser)
+    add_load_arguments(parser, idle_connections="3000", burst=2000)
     parser.add_argument("--repeat-defaults", type=int, default=2,
                         help="rows of the defaults (their spread is the run's noise)")
     parser.add_argument("--out", default=str(RESULTS))
@@ -173,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown knobs {unknown}; known: {', '.join(KNOBS)}")
     os.environ.setdefault("RTSTACK_INVENTORY", str(LOCAL_INVENTORY))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     started = time.gmtime()
     result = asyncio.run(run(args))
     document = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", started),

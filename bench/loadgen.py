@@ -62,6 +62,8 @@ class LoadGenerator:
     async def __aenter__(self) -> "LoadGenerator":
         if not self.binary.exists():
             raise FileNotFoundError(f"{self.binary} is missing: run `make loadgen`")
+        # One descriptor per client connection: the process inherits this process's limit, raised to the hard one.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
         self.process = await asyncio.create_subprocess_exec(
             str(self.binary), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             limit=256 * 2 ** 20)  # a tally of 100k deliveries is a few MB on one line
