@@ -91,15 +91,16 @@ class DjangoEndpoint:
 
 @dataclass(frozen=True)
 class Nginx:
-    """An nginx host: its private address, its plain-HTTP and TLS listen ports, and the private
-    server Centrifugo's proxy calls reach Django through (``proxy_url``:
-    ``http://<address>:<internal_port>/centrifugo``)."""
+    """An nginx host: its private address, its plain-HTTP and TLS listen ports, the l4 listener's port
+    (``l4_port``, None unless ``centrifugo_mode`` is ``l4``), and the private server Centrifugo's proxy calls
+    reach Django through (``proxy_url``: ``http://<address>:<internal_port>/centrifugo``)."""
 
     host: str
     address: str
     http_port: int
     https_port: int
     internal_port: int
+    l4_port: int | None
     proxy_url: str
 
 
@@ -150,7 +151,18 @@ class Manifest:
     daphne: tuple[DjangoEndpoint, ...]
     nginx: tuple[Nginx, ...]
     versions: dict[str, str]
+    centrifugo_mode: str
+    centrifugo_websocket_urls: tuple[str, ...]
+    channel_layer: str
     raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def centrifugo_websocket_url(self) -> str:
+        """Where clients open Centrifugo's WebSocket from outside, for the site's first public origin:
+        ``wss://<site>/connection/websocket`` through nginx's HTTP proxy (``centrifugo_mode`` l7), or
+        ``wss://<site host name>:<l4 public port>/connection/websocket`` through its stream passthrough (l4,
+        Centrifugo terminating TLS). Empty when the manifest names no public origin."""
+        return self.centrifugo_websocket_urls[0] if self.centrifugo_websocket_urls else ""
 
     def __getitem__(self, key: str) -> Any:
         """The raw document's value for ``key``; KeyError when absent."""
@@ -260,6 +272,9 @@ class Manifest:
             daphne=build(DjangoEndpoint, items(django_raw, "daphne", "django."), "django.daphne", ("port",)),
             nginx=build(Nginx, items(data, "nginx"), "nginx", ("http_port", "https_port", "internal_port")),
             versions=dict(get(data, "versions")),
+            centrifugo_mode=get(get(data, "centrifugo_public"), "mode", "centrifugo_public."),
+            centrifugo_websocket_urls=tuple(get(get(data, "centrifugo_public"), "websocket_urls", "centrifugo_public.")),
+            channel_layer=get(django_raw, "channel_layer", "django."),
             raw=data,
         )
 

@@ -178,25 +178,36 @@ class DjangoPoster(Publisher):
 
 class ChannelsPublisher(Publisher):
     """The app's ``group_send(group, {"type": "chat.message", "message": data})`` on the Redis
-    channel layer (channels_redis, same prefix as the app).
+    channel layer (channels_redis, the app's class and prefix).
 
     Args:
         redis_url: ``redis://<user>:<password>@<address>:<port>/0`` (the app's ACL user
             ``django``; address and port from the manifest's Redis servers).
         group: the room's group, ``chat_room.<room>``.
+        layer: the app's channel layer, the manifest's ``channel_layer``: ``"redis"`` (RedisChannelLayer)
+            or ``"redis_pubsub"`` (RedisPubSubChannelLayer); a publisher on the other one reaches no consumer.
+
+    Raises:
+        ValueError: an unknown ``layer``.
     """
 
-    def __init__(self, redis_url: str, group: str) -> None:
+    def __init__(self, redis_url: str, group: str, layer: str = "redis") -> None:
         from channels_redis.core import RedisChannelLayer
+        from channels_redis.pubsub import RedisPubSubChannelLayer
 
-        self.layer, self.group = RedisChannelLayer(hosts=[{"address": redis_url}]), group
+        classes = {"redis": RedisChannelLayer, "redis_pubsub": RedisPubSubChannelLayer}
+        if layer not in classes:
+            raise ValueError(f"channel layer must be one of {', '.join(classes)} (got {layer!r})")
+        self.layer, self.group = classes[layer](hosts=[{"address": redis_url}]), group
 
     async def send(self, data: Any) -> None:
         """Broadcast ``data`` as a chat message; raises redis errors when Redis refuses."""
         await self.layer.group_send(self.group, {"type": "chat.message", "message": data})
 
     async def close(self) -> None:
-        await self.layer.close_pools()
+        """Close the layer's Redis connections (RedisPubSubChannelLayer's ``flush`` does so)."""
+        close = getattr(self.layer, "close_pools", None) if not hasattr(self.layer, "_layers") else None
+        await (close() if close else self.layer.flush())
 
 
 async def first_answer(api_urls: Sequence[str], api_key: str, call: Any, what: str, timeout: float = 3.0) -> Any:

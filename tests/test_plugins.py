@@ -71,7 +71,7 @@ def test_topology_of_the_default_stack():
     assert topo["redis"]["servers"] == [{"host": "r1", "address": "10.0.0.1", "port": 6379, "endpoint": "10.0.0.1:6379"}]
     assert topo["redis"]["sentinels"] == [] and topo["postgresql"] == []
     assert topo["nginx"] == [{"host": "n1", "address": "10.0.0.5", "http_port": 80, "https_port": 443,
-                              "internal_port": 8090, "proxy_url": "http://10.0.0.5:8090/centrifugo"}]
+                              "internal_port": 8090, "l4_port": None, "proxy_url": "http://10.0.0.5:8090/centrifugo"}]
     assert topo["outbox"] == {"enabled": False, "table": "chat_outbox", "notify_channel": "centrifugo_outbox",
                               "partitions": 4}
     assert topo["site_url"] == "https://chat.example.com"
@@ -474,3 +474,70 @@ def test_login_limit_exemptions_are_stack_wide_networks():
     bad = {h: {"stack_login_limit_exempt": ["office"]} for h in ("r1", "c1", "c2", "d1", "n1")}
     with pytest.raises(TopologyError, match="stack_login_limit_exempt: 'office' is not an IP address or network"):
         rtstack.topology(*inventory(**bad))
+
+
+def l4_inventory(**nginx):
+    everyone = {h: {"nginx_centrifugo_mode": "l4"} for h in ("r1", "c1", "c2", "d1", "n1")}
+    everyone["n1"].update(nginx)
+    return inventory(**everyone)
+
+
+def test_l4_mode_moves_the_websocket_to_its_own_port_and_centrifugo_to_tls():
+    topo = rtstack.topology(*l4_inventory(nginx_centrifugo_l4_public_port=18444))
+    assert topo["centrifugo_mode"] == "l4"
+    assert topo["nginx"][0]["l4_port"] == 8443
+    assert topo["centrifugo_public"] == {
+        "mode": "l4", "websocket_port": 18444, "websocket_urls": ["wss://chat.example.com:18444/connection/websocket"],
+        "websocket_origins": ["https://chat.example.com:18444", "wss://chat.example.com:18444"]}
+    assert topo["centrifugo"][0]["client_url"] == "wss://10.0.0.2:8000/connection/websocket"
+    assert topo["centrifugo"][0]["base_url"] == "https://10.0.0.2:8000"
+    # The CSP's connect-src covers the second origin; the firewall opens the listener to everyone.
+    assert tiers.realtime_origins(topo)[-2:] == ["https://chat.example.com:18444", "wss://chat.example.com:18444"]
+    public = next(r for r in tiers.firewall_rules(topo, "n1") if r["comment"].startswith("nginx: the public site"))
+    assert public["ports"] == [80, 443, 8443] and public["sources"] is None
+    l7 = rtstack.topology(*inventory())
+    assert l7["centrifugo_mode"] == "l7" and l7["nginx"][0]["l4_port"] is None
+    assert l7["centrifugo_public"]["websocket_urls"] == ["wss://chat.example.com/connection/websocket"]
+    assert l7["centrifugo_public"]["websocket_origins"] == []
+
+
+def test_l4_mode_keeps_the_page_host_name_and_probes_the_listener():
+    hostvars, groups = l4_inventory()
+    for host in hostvars:
+        hostvars[host]["stack_public_origins"] = ["https://127.0.0.1:8443", "https://[::1]:8443", "https://chat.test"]
+        hostvars[host]["nginx_centrifugo_l4_public_port"] = 9443
+    urls = rtstack.topology(hostvars, groups)["centrifugo_public"]["websocket_urls"]
+    assert urls == ["wss://127.0.0.1:9443/connection/websocket", "wss://[::1]:9443/connection/websocket",
+                    "wss://chat.test:9443/connection/websocket"]
+    topo = rtstack.topology(*monitored(**{h: {"nginx_centrifugo_mode": "l4"} for h in ("r1", "c1", "c2", "d1", "n1")}))
+    jobs = {job["job_name"]: job for job in monitoring_filters.scrape_configs(topo, "r1")}
+    assert [(c["targets"], c["labels"]) for c in jobs["blackbox_websocket"]["static_configs"]] == [
+        (["10.0.0.5:443"], {"host": "n1"}), (["10.0.0.5:8443"], {"host": "n1", "listener": "l4"})]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"n1": {"nginx_centrifugo_mode": "l3"}}, "nginx_centrifugo_mode must be one of l7, l4 \\(got 'l3'\\)"),
+    ({"n1": {"nginx_centrifugo_mode": "l4", "nginx_tls_enabled": False}}, "n1: nginx_centrifugo_mode l4 needs nginx_tls_enabled"),
+    ({"n1": {"nginx_centrifugo_mode": "l4", "nginx_centrifugo_l4_port": 443}},
+     "Two services would listen on 10.0.0.5:443: nginx_tls_listen_port of n1 and nginx_centrifugo_l4_port of n1"),
+])
+def test_l4_mode_refuses_what_cannot_be_wired(overrides, message):
+    with pytest.raises(TopologyError, match=message):
+        rtstack.topology(*inventory(**overrides))
+
+
+def test_l4_mode_is_one_for_every_nginx_host():
+    hostvars, groups = inventory()
+    hostvars["n2"] = dict(facts("10.0.0.6"), realtime_backend="both", stack_public_origins=["https://chat.example.com"],
+                          nginx_centrifugo_mode="l4")
+    groups["nginx"].append("n2")
+    with pytest.raises(TopologyError, match="must be the same on every nginx host"):
+        rtstack.topology(hostvars, groups)
+
+
+def test_channel_layer_is_one_for_every_django_host():
+    assert rtstack.topology(*inventory())["django"]["channel_layer"] == "redis"
+    assert rtstack.topology(*inventory(d1={"django_channel_layer": "redis_pubsub"}))["django"]["channel_layer"] == \
+        "redis_pubsub"
+    with pytest.raises(TopologyError, match="django_channel_layer must be one of redis, redis_pubsub"):
+        rtstack.topology(*inventory(d1={"django_channel_layer": "kafka"}))

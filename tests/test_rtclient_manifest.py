@@ -44,6 +44,9 @@ def test_top_level_fields(manifest):
     assert (manifest.realtime_backend, manifest.centrifugo_client_auth, manifest.redis_mode) == (
         "both", "proxy", "sentinel")
     assert manifest.versions == {"centrifugo": "6.9.6", "app": "0.1.0"}
+    assert manifest.centrifugo_mode == "l7"
+    assert manifest.channel_layer == "redis"
+    assert manifest.centrifugo_websocket_url == "wss://127.0.0.1:28443/connection/websocket"
     # The raw document stays reachable by key (the verify fixtures read site_http_url this way).
     assert manifest["site_http_url"] == "http://127.0.0.1:28080"
     with pytest.raises(KeyError):
@@ -90,7 +93,7 @@ def test_redis_postgresql_nginx(manifest):
                                     "sentinel_unit": "redis-sentinel",
                                     "sentinel_log": "/var/log/redis/redis-sentinel.log"}
     assert manifest.postgresql == (Endpoint("s-postgresql-1", "172.30.0.5", 5432),)
-    assert manifest.nginx == (Nginx("s-nginx-1", "172.30.0.10", 80, 443, 8090, "http://172.30.0.10:8090/centrifugo"),)
+    assert manifest.nginx == (Nginx("s-nginx-1", "172.30.0.10", 80, 443, 8090, None, "http://172.30.0.10:8090/centrifugo"),)
 
 
 def test_hosts_by_group_and_address(manifest):

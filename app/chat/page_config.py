@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.http.request import split_domain_port
 from django.urls import reverse
 
 from . import realtime
@@ -49,16 +50,30 @@ def channels_path(room_obj: Room) -> str:
     return f"/ws/chat/{room_obj.name}/"
 
 
-def centrifugo_transports() -> list[dict[str, str]]:
+def websocket_endpoint(request: HttpRequest | None = None) -> str:
+    """Where the page opens Centrifugo's WebSocket: CHAT_WEBSOCKET_PATH on the page's origin, or, with
+    CHAT_CENTRIFUGO_WEBSOCKET_PORT set (the stack's l4 mode), ``wss://<the request's host name>:<port><path>``:
+    the same host name, so the session cookie still reaches Centrifugo's connect proxy (cookies are not
+    isolated by port, RFC 6265 section 8.5). Without a request (or a port) the path alone."""
+    port = settings.CHAT_CENTRIFUGO_WEBSOCKET_PORT
+    if not port or request is None:
+        return settings.CHAT_WEBSOCKET_PATH
+    hostname, _ = split_domain_port(request.get_host())
+    if ":" in hostname and not hostname.startswith("["):  # an IPv6 literal without its brackets
+        hostname = f"[{hostname}]"
+    return f"wss://{hostname}:{port}{settings.CHAT_WEBSOCKET_PATH}"
+
+
+def centrifugo_transports(request: HttpRequest | None = None) -> list[dict[str, str]]:
     """``[{"transport": name, "endpoint": path}, ...]`` for CHAT_CENTRIFUGO_TRANSPORTS, in that
-    order: ``websocket`` -> CHAT_WEBSOCKET_PATH; ``http_stream`` / ``sse`` -> the directory of
+    order: ``websocket`` -> :func:`websocket_endpoint`; ``http_stream`` / ``sse`` -> the directory of
     CHAT_WEBSOCKET_PATH + ``/<name>`` (default ``/connection/http_stream``,
-    ``/connection/sse``)."""
+    ``/connection/sse``), on the page's origin."""
     base = posixpath.dirname(settings.CHAT_WEBSOCKET_PATH.rstrip("/")) or "/"
     return [
         {
             "transport": name,
-            "endpoint": settings.CHAT_WEBSOCKET_PATH if name == "websocket" else posixpath.join(base, name),
+            "endpoint": websocket_endpoint(request) if name == "websocket" else posixpath.join(base, name),
         }
         for name in settings.CHAT_CENTRIFUGO_TRANSPORTS
     ]
@@ -69,7 +84,7 @@ def client_config(request: HttpRequest) -> dict[str, Any]:
 
     ``backend`` CHAT_REALTIME_BACKEND; ``transport`` the page's (page_transport);
     ``clientAuth`` CHAT_CENTRIFUGO_CLIENT_AUTH (``proxy`` | ``jwt``); ``tokenUrl`` the connection
-    token URL (jwt); ``websocketPath`` CHAT_WEBSOCKET_PATH; ``transports`` centrifugo_transports();
+    token URL (jwt); ``websocketPath`` websocket_endpoint(); ``transports`` centrifugo_transports();
     ``emulationEndpoint`` CHAT_CENTRIFUGO_EMULATION_PATH; ``personalChannel`` the user's
     Centrifugo personal channel ``<ns>:#<pk>``; ``notificationsPath`` ``/ws/user/`` (Channels).
     """
@@ -78,8 +93,8 @@ def client_config(request: HttpRequest) -> dict[str, Any]:
         "transport": page_transport(request),
         "clientAuth": settings.CHAT_CENTRIFUGO_CLIENT_AUTH,
         "tokenUrl": reverse("chat:token"),
-        "websocketPath": settings.CHAT_WEBSOCKET_PATH,
-        "transports": centrifugo_transports(),
+        "websocketPath": websocket_endpoint(request),
+        "transports": centrifugo_transports(request),
         "emulationEndpoint": settings.CHAT_CENTRIFUGO_EMULATION_PATH,
         "personalChannel": realtime.personal_channel(request.user),
         "notificationsPath": NOTIFICATIONS_PATH,

@@ -296,6 +296,12 @@ if (
         f"{', '.join(CENTRIFUGO_TRANSPORT_NAMES)} (each once), got "
         f"{os.environ.get('CHAT_CENTRIFUGO_TRANSPORTS')!r}"
     )
+# The port browsers open Centrifugo's WebSocket on when it is not the page's own (the stack's l4 mode: nginx passes
+# TCP through on a port of its own and Centrifugo terminates TLS): wss://<the page's host name>:<port><path>. Unset or
+# empty: the page's origin (l7). The other transports stay on the page's origin either way.
+CHAT_CENTRIFUGO_WEBSOCKET_PORT = env_int("CHAT_CENTRIFUGO_WEBSOCKET_PORT", 0)
+if not 0 <= CHAT_CENTRIFUGO_WEBSOCKET_PORT < 65536:
+    raise ImproperlyConfigured(f"CHAT_CENTRIFUGO_WEBSOCKET_PORT must be a TCP port, got {CHAT_CENTRIFUGO_WEBSOCKET_PORT}")
 CHAT_CENTRIFUGO_EMULATION_PATH = os.environ.get("CHAT_CENTRIFUGO_EMULATION_PATH", "/emulation").strip()
 if not CHAT_CENTRIFUGO_EMULATION_PATH.startswith("/"):
     raise ImproperlyConfigured("CHAT_CENTRIFUGO_EMULATION_PATH must start with '/'")
@@ -408,10 +414,23 @@ else:
     _channel_hosts = [
         {"address": url, "max_connections": CHANNELS_REDIS_MAX_CONNECTIONS} for url in CHANNELS_REDIS_URLS
     ]
+# The channel layer on Redis (https://github.com/django/channels_redis): "redis", RedisChannelLayer (a list per channel,
+# BLPOP-ed, and a sorted set per group, both with expiry), or "redis_pubsub", RedisPubSubChannelLayer (Redis PUB/SUB:
+# one PUBLISH per group_send, no per-member writes; messages published while a process is cut off from Redis are not
+# delivered to it). Chat messages are stored first either way; a Channels client fills a gap from the database.
+CHANNEL_LAYER_BACKENDS = {
+    "redis": "channels_redis.core.RedisChannelLayer",
+    "redis_pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
+CHAT_CHANNEL_LAYER = os.environ.get("CHAT_CHANNEL_LAYER", "redis").strip().lower()
+if CHAT_CHANNEL_LAYER not in CHANNEL_LAYER_BACKENDS:
+    raise ImproperlyConfigured(
+        f"CHAT_CHANNEL_LAYER must be one of {', '.join(CHANNEL_LAYER_BACKENDS)}, got {CHAT_CHANNEL_LAYER!r}"
+    )
 if _channel_hosts:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": CHANNEL_LAYER_BACKENDS[CHAT_CHANNEL_LAYER],
             "CONFIG": {"hosts": _channel_hosts},
         }
     }

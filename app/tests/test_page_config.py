@@ -24,6 +24,22 @@ def test_transports_next_to_the_websocket_path(settings, path, names, expected):
         {"transport": name, "endpoint": endpoint} for name, endpoint in zip(names, expected)]
 
 
+@pytest.mark.parametrize("host, expected", [
+    ("chat.example.org", "wss://chat.example.org:8443/connection/websocket"),
+    ("127.0.0.1:18443", "wss://127.0.0.1:8443/connection/websocket"),
+    ("[::1]:443", "wss://[::1]:8443/connection/websocket"),
+])
+def test_l4_websocket_endpoint_keeps_the_page_host_name(settings, rf, host, expected):
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.CHAT_CENTRIFUGO_WEBSOCKET_PORT = 8443
+    settings.CHAT_CENTRIFUGO_TRANSPORTS = ["websocket", "sse"]
+    request = rf.get("/rooms/", HTTP_HOST=host)
+    assert page_config.centrifugo_transports(request) == [
+        {"transport": "websocket", "endpoint": expected}, {"transport": "sse", "endpoint": "/connection/sse"}]
+    settings.CHAT_CENTRIFUGO_WEBSOCKET_PORT = 0
+    assert page_config.websocket_endpoint(request) == "/connection/websocket"
+
+
 @pytest.mark.django_db
 def test_room_page_config_follows_settings(settings, user_client, lobby):
     settings.CHAT_CENTRIFUGO_TRANSPORTS = ["sse"]

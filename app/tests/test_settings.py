@@ -309,3 +309,19 @@ def test_csp_connect_src_and_login_limits_come_from_the_environment(load):
     assert settings["CHAT_LOGIN_LIMIT_EXEMPT"] == ["192.0.2.7", "10.0.0.0/8"]
     with pytest.raises(ImproperlyConfigured, match="DJANGO_LOGIN_LIMIT_EXEMPT: 'office'"):
         load(DJANGO_DEBUG="1", DJANGO_LOGIN_LIMIT_EXEMPT="office")
+
+
+@pytest.mark.parametrize("layer, backend", [
+    (None, "channels_redis.core.RedisChannelLayer"),
+    ("redis_pubsub", "channels_redis.pubsub.RedisPubSubChannelLayer"),
+])
+def test_channel_layer_class_follows_chat_channel_layer(load, layer, backend):
+    env = {"CHAT_CHANNEL_LAYER": layer} if layer else {}
+    s = load(DJANGO_DEBUG="1", CHANNELS_REDIS_URL="redis://chat:pw@10.0.0.3:6379/0", **env)
+    assert s["CHANNEL_LAYERS"]["default"]["BACKEND"] == backend
+    assert s["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"][0]["address"] == "redis://chat:pw@10.0.0.3:6379/0"
+
+
+def test_unknown_channel_layer_refused(load):
+    with pytest.raises(ImproperlyConfigured, match="CHAT_CHANNEL_LAYER must be one of redis, redis_pubsub, got 'rabbit'"):
+        load(DJANGO_DEBUG="1", CHAT_CHANNEL_LAYER="rabbit")

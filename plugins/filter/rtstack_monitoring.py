@@ -127,6 +127,11 @@ def scrape_configs(topo: Mapping[str, Any], host: str, site_path: str = "/",
         if topo["centrifugo"] and topo["realtime_backend"] in ("centrifugo", "both"):
             jobs.append(_probe("blackbox_websocket", WEBSOCKET_MODULES[tls],
                                [(f"{nginx['address']}:{port}", {"host": nginx["host"]})], blackbox))
+            if nginx.get("l4_port"):
+                # l4 mode: the stream listener too, where Centrifugo itself answers the TLS handshake and the upgrade.
+                jobs.append(_probe("blackbox_websocket", WEBSOCKET_MODULES[True],
+                                   [(f"{nginx['address']}:{nginx['l4_port']}", {"host": nginx["host"], "listener": "l4"})],
+                                   blackbox))
     alive = [(f"http://{d['address']}:{d['port']}/healthz", {"host": d["host"], "server": kind})
              for kind in ("gunicorn", "daphne") for d in topo["django"][kind]]
     jobs.append(_probe("blackbox_django", ALIVE_MODULE, alive, blackbox))

@@ -52,7 +52,9 @@ def firewall_rules(topo: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
     monitoring = ("monitoring",) if topo["monitoring"]["enabled"] else ()
     for n in topo["nginx"]:
         if n["host"] == host:
-            allow("nginx: the public site", [n["http_port"]] + ([n["https_port"]] if n["https_port"] else []), None)
+            allow("nginx: the public site" + (" and Centrifugo's l4 listener" if n.get("l4_port") else ""),
+                  [n["http_port"]] + ([n["https_port"]] if n["https_port"] else [])
+                  + ([n["l4_port"]] if n.get("l4_port") else []), None)
             allow("nginx: Centrifugo's proxy calls to Django (the private server)", [n["internal_port"]],
                   addresses("centrifugo"))
     mine = [i for i in topo["centrifugo"] if i["host"] == host and i["state"] == "present"]
@@ -161,7 +163,8 @@ def realtime_origins(topo: Mapping[str, Any]) -> list[str]:
     WebSocket, HTTP-streaming, SSE and emulation endpoints and Channels' WebSocket all share it) as
     ``https://`` (or ``http://``) and as its WebSocket form ``wss://`` (``ws://``). CSP3's ``'self'`` covers
     those already (https://www.w3.org/TR/CSP3/#match-url-to-source-expression); listing them keeps older
-    browsers working and is where an endpoint on another origin would be added.
+    browsers working. In l4 mode (``topology.centrifugo_public``) Centrifugo's WebSocket is on another port of
+    the same host names, another origin that ``'self'`` does not cover: its ``https://`` and ``wss://`` forms follow.
 
     Args:
         topo: the stack topology (``rtstack_topology``).
@@ -179,6 +182,9 @@ def realtime_origins(topo: Mapping[str, Any]) -> list[str]:
         for item in (base, f"{'wss' if scheme == 'https' else 'ws'}://{rest}"):
             if item not in out:
                 out.append(item)
+    for item in (topo.get("centrifugo_public") or {}).get("websocket_origins") or []:
+        if item not in out:
+            out.append(item)
     return out
 
 

@@ -54,9 +54,10 @@ WIRING = {
                    "postgresql_app_login_user", "postgresql_outbox_user", "postgresql_exporter_port"),
     "centrifugo": ("centrifugo_port", "centrifugo_internal_port", "centrifugo_state", "centrifugo_service",
                    "centrifugo_version", "centrifugo_client_auth"),
-    "django": ("django_port", "django_daphne_ports", "django_metrics_port"),
+    "django": ("django_port", "django_daphne_ports", "django_metrics_port", "django_channel_layer"),
     "nginx": ("nginx_listen_port", "nginx_tls_listen_port", "nginx_tls_enabled", "nginx_internal_port",
-              "nginx_exporter_port", "nginx_log_exporter_port"),
+              "nginx_exporter_port", "nginx_log_exporter_port", "nginx_centrifugo_mode", "nginx_centrifugo_l4_port",
+              "nginx_centrifugo_l4_public_port"),
     "monitoring": ("monitoring_prometheus_port", "monitoring_alertmanager_port", "monitoring_blackbox_port",
                    "monitoring_node_exporter_port"),
 }
@@ -134,6 +135,12 @@ BIDIRECTIONAL_TRANSPORTS = ("websocket", "http_stream", "sse")
 UNIDIRECTIONAL_TRANSPORTS = ("uni_sse", "uni_http_stream")
 CONNECTION_PREFIX = "/connection"
 EMULATION_PATH = "/emulation"
+#: Django Channels' layers on Redis (django_channel_layer): channels_redis's RedisChannelLayer, RedisPubSubChannelLayer.
+CHANNEL_LAYERS = ("redis", "redis_pubsub")
+#: How nginx carries Centrifugo's WebSocket (nginx_centrifugo_mode; README of roles/nginx, "l7 or l4"): l7 proxies
+#: HTTP (nginx terminates TLS on the site's port), l4 passes TCP through its stream module to Centrifugo, which
+#: terminates TLS itself, on a port of its own.
+CENTRIFUGO_MODES = ("l7", "l4")
 
 
 class TopologyError(AnsibleFilterError):
@@ -306,8 +313,11 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
              "centrifugo": [{host, address, name, port, internal_port, unit, state, client_url, base_url, internal_url,
                              api_url, health_url, metrics_url, proxy_url}],   # every instance, absent ones too;
                              # proxy_url: where its proxies call Django (below)
-             "django": {"gunicorn": [{host, address, port, url}], "daphne": [{host, address, port, url}]},
-             "nginx": [{host, address, http_port, https_port, internal_port, proxy_url}],
+             "django": {"gunicorn": [{host, address, port, url}], "daphne": [{host, address, port, url}],
+                        "channel_layer": "redis" | "redis_pubsub"},   # django_channel_layer
+             "nginx": [{host, address, http_port, https_port, internal_port, l4_port, proxy_url}],
+             "centrifugo_mode": "l7" | "l4",                     # nginx_centrifugo_mode
+             "centrifugo_public": {"mode", "websocket_port", "websocket_urls", "websocket_origins"},
              "monitoring": {"enabled", "servers": [{host, address, prometheus_port, alertmanager_port, blackbox_port,
                                                    prometheus_url, alertmanager_url}],
                             "exporters": [{job, host, address, port, endpoint, variable}]},   # monitoring_enabled
@@ -394,6 +404,9 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         "table": OUTBOX_TABLE, "notify_channel": OUTBOX_NOTIFY_CHANNEL, "partitions": partitions,
     }
 
+    mode, public_port = _centrifugo_mode(var, members["nginx"])
+    topo["centrifugo_mode"] = mode
+    client_scheme, base_scheme = ("wss", "https") if mode == "l4" else ("ws", "http")
     centrifugo = []
     for h in members["centrifugo"]:
         given = _get(hv[h], "centrifugo_instances", None)
@@ -403,8 +416,9 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
                                          var(h, "centrifugo_service"), host=h):
             a = addresses[h]
             internal = f"http://{a}:{inst['internal_port']}"
-            centrifugo.append(dict(inst, host=h, address=a, client_url=f"ws://{a}:{inst['port']}{CENTRIFUGO_WEBSOCKET_PATH}",
-                                   base_url=f"http://{a}:{inst['port']}", internal_url=internal, api_url=f"{internal}/api", health_url=f"{internal}/health",
+            centrifugo.append(dict(inst, host=h, address=a,
+                                   client_url=f"{client_scheme}://{a}:{inst['port']}{CENTRIFUGO_WEBSOCKET_PATH}",
+                                   base_url=f"{base_scheme}://{a}:{inst['port']}", internal_url=internal, api_url=f"{internal}/api", health_url=f"{internal}/health",
                                    metrics_url=f"{internal}/metrics"))
     topo["centrifugo"] = centrifugo
 
@@ -420,7 +434,11 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
             for p in ports:
                 p = _port(p, h, "django_daphne_ports")
                 daphne.append({"host": h, "address": addresses[h], "port": p, "url": f"ws://{addresses[h]}:{p}"})
-    topo["django"] = {"gunicorn": gunicorn, "daphne": daphne}
+    layers = {str(var(h, "django_channel_layer")) for h in members["django"]} or {"redis"}
+    if len(layers) > 1 or not layers <= set(CHANNEL_LAYERS):
+        raise TopologyError(f"django_channel_layer must be one of {', '.join(CHANNEL_LAYERS)}, the same on every Django "
+                            f"host (got {sorted(layers)}): set it in group_vars (README of roles/django)")
+    topo["django"] = {"gunicorn": gunicorn, "daphne": daphne, "channel_layer": layers.pop()}
 
     topo["nginx"] = []
     for h in members["nginx"]:
@@ -428,9 +446,16 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
         tls = str(var(h, "nginx_tls_enabled")).lower() in ("true", "1", "yes")
         https_port = _port(var(h, "nginx_tls_listen_port"), h, "nginx_tls_listen_port") if tls else None
         internal_port = _port(var(h, "nginx_internal_port"), h, "nginx_internal_port")
+        l4 = mode == "l4"
+        if l4 and not tls:
+            raise TopologyError(f"{h}: nginx_centrifugo_mode l4 needs nginx_tls_enabled: Centrifugo terminates TLS "
+                                "with the site's certificate (README of roles/nginx, \"l7 or l4\")")
         topo["nginx"].append({"host": h, "address": addresses[h], "http_port": http_port, "https_port": https_port,
                               "internal_port": internal_port,
+                              "l4_port": _port(var(h, "nginx_centrifugo_l4_port"), h, "nginx_centrifugo_l4_port")
+                              if l4 else None,
                               "proxy_url": f"http://{addresses[h]}:{internal_port}/centrifugo"})
+    topo["centrifugo_public"] = _centrifugo_public(mode, public_port, origins)
 
     # Centrifugo's proxies call nginx's private server, which passes each call to a live Django host; with
     # several nginx hosts the n-th Centrifugo host calls nginx host n modulo their number. A stack without
@@ -449,6 +474,58 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     topo["versions"] = versions
     _check_listeners(topo)
     return topo
+
+
+def _centrifugo_mode(var: Callable[[str, str], Any], nginx_hosts: Sequence[str]) -> tuple[str, int | None]:
+    """The stack's nginx_centrifugo_mode and, in l4, the public port of the l4 listener.
+
+    Returns:
+        ``("l7", None)`` (also without nginx hosts) or ``("l4", nginx_centrifugo_l4_public_port)``.
+
+    Raises:
+        TopologyError: an unknown mode, or nginx hosts that differ in the mode or the public port (clients
+            and the app's pages use one address for every nginx host).
+    """
+    seen = {(str(var(h, "nginx_centrifugo_mode")), str(var(h, "nginx_centrifugo_l4_public_port"))) for h in nginx_hosts}
+    if not seen:
+        return "l7", None
+    if len(seen) > 1:
+        raise TopologyError("nginx_centrifugo_mode and nginx_centrifugo_l4_public_port must be the same on every nginx "
+                            f"host (got {sorted(seen)}): set them in group_vars (README of roles/nginx, \"l7 or l4\")")
+    mode, public_port = seen.pop()
+    if mode not in CENTRIFUGO_MODES:
+        raise TopologyError(f"nginx_centrifugo_mode must be one of {', '.join(CENTRIFUGO_MODES)} (got {mode!r}): "
+                            "README of roles/nginx, \"l7 or l4\"")
+    if mode == "l7":
+        return mode, None
+    return mode, _port(public_port, nginx_hosts[0], "nginx_centrifugo_l4_public_port")
+
+
+def _centrifugo_public(mode: str, public_port: int | None, origins: Sequence[str]) -> dict[str, Any]:
+    """The ``centrifugo_public`` entry: where clients open Centrifugo's WebSocket.
+
+    In l7 it is under each public origin of the site; in l4 on the same host names at the l4 listener's
+    public port (cookies are not isolated by port, RFC 6265 section 8.5, so the connect proxy still sees the
+    session cookie). The other transports (HTTP-streaming, SSE, emulation, unidirectional) stay on the site's
+    origin in both modes: a client behind a proxy that blocks WebSockets often blocks other ports too.
+
+    Returns:
+        ``{"mode", "websocket_port": public port or None (l7), "websocket_urls": [url per public origin],
+        "websocket_origins": [https and wss origin of each l4 url; empty in l7]}``.
+    """
+    urls, extra = [], []
+    for origin in origins:
+        scheme, sep, rest = origin.rstrip("/").partition("://")
+        if not sep:
+            continue
+        ws = "wss" if scheme == "https" else "ws"
+        if mode == "l4":
+            hostname = rest.rsplit(":", 1)[0] if not rest.endswith("]") else rest
+            rest = f"{hostname}:{public_port}"
+            extra += [f"https://{rest}", f"wss://{rest}"]
+        urls.append(f"{ws}://{rest}{CENTRIFUGO_WEBSOCKET_PATH}")
+    return {"mode": mode, "websocket_port": public_port, "websocket_urls": urls,
+            "websocket_origins": list(dict.fromkeys(extra))}
 
 
 #: Each exporter's scrape job (README of roles/monitoring, "Scrape jobs"): job -> (tier whose hosts run it,
@@ -523,6 +600,8 @@ def listeners(topo: Mapping[str, Any]) -> list[tuple[str, int, str, str]]:
         if s["https_port"]:
             out.append((s["address"], s["https_port"], s["host"], "nginx_tls_listen_port"))
         out.append((s["address"], s["internal_port"], s["host"], "nginx_internal_port"))
+        if s.get("l4_port"):
+            out.append((s["address"], s["l4_port"], s["host"], "nginx_centrifugo_l4_port"))
     for s in topo["monitoring"]["servers"]:
         out.append((s["address"], s["prometheus_port"], s["host"], "monitoring_prometheus_port"))
         out.append((s["address"], s["alertmanager_port"], s["host"], "monitoring_alertmanager_port"))

@@ -104,9 +104,10 @@ def ca_file() -> str:
 
 
 @pytest.fixture(scope="session")
-def ws_url(site_url) -> str:
-    """Centrifugo's WebSocket endpoint through nginx."""
-    return websocket_url(site_url)
+def ws_url(manifest, site_url) -> str:
+    """Centrifugo's WebSocket endpoint through nginx, as the stack's clients open it: the site's
+    /connection/websocket (nginx_centrifugo_mode l7) or the l4 listener's port on the site's host name (l4)."""
+    return manifest.centrifugo_websocket_url or websocket_url(site_url)
 
 
 @pytest.fixture(scope="session")

@@ -280,7 +280,7 @@ def test_login_posts_from_one_address_are_throttled_by_nginx(manifest, host_by_n
 
 
 @pytest.mark.parametrize("path", ["/", "/accounts/login/", "/admin/login/", "/rooms/lobby/"])
-def test_every_html_page_carries_the_content_security_policy(site_url, ca_file, login, path):
+def test_every_html_page_carries_the_content_security_policy(site_url, ca_file, login, manifest, path):
     session = login("alice")
     response = session.get(f"{site_url}{path}", timeout=10)
     assert response.headers.get("Content-Type", "").startswith("text/html")
@@ -288,3 +288,6 @@ def test_every_html_page_carries_the_content_security_policy(site_url, ca_file, 
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     assert "connect-src 'self' " + site_url in policy + " ", policy
+    # l4 mode: Centrifugo's WebSocket is another origin (the l4 listener's port), which 'self' does not cover.
+    for origin in manifest["centrifugo_public"]["websocket_origins"]:
+        assert f" {origin}" in policy, f"{origin} missing from {policy}"
