@@ -36,7 +36,7 @@ from . import burst, django_latency, fanout, idle_memory, max_connections, repor
 from .context import BenchContext, add_load_arguments, add_stack_arguments
 from .load import progress
 from .loadgen import LoadGenerator
-from .stack import PATHS, RESTART, ROOT, Stack, machine
+from .stack import PATHS, RESTART, ROOT, SETUPS, Stack, backend, machine
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -51,7 +51,7 @@ async def run_path(ctx: BenchContext, path: str) -> dict:
     ctx.stack.restart(RESTART[path])
     await asyncio.sleep(5)  # daphne and Centrifugo finish starting; nginx upstreams settle
     baseline = ctx.stack.sample(PATHS[path])
-    go_baseline = ctx.stack.go_memory() if path == "centrifugo" else None
+    go_baseline = ctx.stack.go_memory() if backend(path) == "centrifugo" else None
     out["idle_memory"] = await idle_memory.measure(ctx, path, baseline, go_baseline)
     progress(f"{path}: opening {args.subscribers} subscribers of one room")
     subs = await ctx.loadgen.open(ctx.spec(path), args.subscribers, 200, args.deadline)
@@ -65,7 +65,7 @@ async def run_path(ctx: BenchContext, path: str) -> dict:
         await ctx.loadgen.close(subs)
     await asyncio.sleep(2)
     out["burst"] = []
-    for auth in (["proxy", "jwt"] if path == "centrifugo" else ["cookie"]):
+    for auth in (["proxy", "jwt"] if backend(path) == "centrifugo" else ["cookie"]):
         result, conns = await burst.measure(ctx, path, "jwt" if auth == "jwt" else "cookie", args.burst)
         result["auth"] = auth
         out["burst"].append(result)
@@ -80,11 +80,21 @@ async def run_load(args: argparse.Namespace, stack: Stack) -> dict:
         ctx = BenchContext(args, stack, loadgen)
         max_connections.check_exempt(ctx)
         ctx.spread_rooms()
-        results: dict = {"paths": {}}
-        for path in args.paths:
-            results["paths"][path] = await run_path(ctx, path)
-        if args.max_connections > 0:
-            results["max_connections"] = await max_connections.measure(ctx)
+        results: dict = {"paths": {}, "setups": {}}
+        initial = stack.settings()
+        try:
+            for path in args.paths:
+                values = SETUPS[path][1]
+                progress(f"{path}: stack set to {values}")
+                seconds = stack.select(values)
+                results["setups"][path] = {**stack.settings(), "converge_seconds": round(seconds, 1)}
+                results["paths"][path] = await run_path(ctx, path)
+            if args.max_connections > 0:
+                stack.select(initial)
+                results["max_connections"] = await max_connections.measure(ctx)
+        finally:
+            progress(f"stack set back to {initial}")
+            stack.select(initial)
     return results
 
 
@@ -93,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     add_stack_arguments(parser)
     add_load_arguments(parser, idle_connections="1000,5000", burst=5000)
     parser.add_argument("--site-url", default=None, help="the public origin (default: the manifest's site_url)")
-    parser.add_argument("--paths", default="centrifugo,channels", type=lambda s: s.split(","))
+    parser.add_argument("--paths", default=",".join(SETUPS), type=lambda s: s.split(","),
+                        help="setups to measure, in order (bench.stack.SETUPS: centrifugo = l7, centrifugo_l4, "
+                             "channels = RedisChannelLayer, channels_pubsub); the stack is converged to each")
     parser.add_argument("--django-messages", type=int, default=10)
     parser.add_argument("--max-connections", type=int, default=15000, help="0 skips the measurement")
     parser.add_argument("--max-step", type=int, default=1000)

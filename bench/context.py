@@ -9,7 +9,7 @@ from rtclient.publish import CentrifugoPublisher, ChannelsPublisher, Publisher
 
 from .load import Target
 from .loadgen import LoadGenerator
-from .stack import Stack
+from .stack import Stack, backend
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,10 +60,7 @@ class BenchContext:
     def __init__(self, args: argparse.Namespace, stack: Stack, loadgen: LoadGenerator) -> None:
         self.args, self.stack, self.loadgen = args, stack, loadgen
         manifest = stack.manifest
-        nginx = manifest.nginx[0]
         self.site_url = stack.site_url
-        self.target = Target(f"{nginx.address}:{nginx.https_port}", self.site_url,
-                             str(stack.credentials_dir / "tls" / "ca.crt"), args.room)
         session = auth.django_login(self.site_url, args.user, stack.credential(f"user_{args.user}"),
                                     verify=self.target.ca_file)
         self.session = session
@@ -101,13 +98,22 @@ class BenchContext:
             self.session.get(f"{self.site_url}/rooms/join/", params={"name": name},
                              timeout=10).raise_for_status()
 
+    @property
+    def target(self) -> Target:
+        """What the clients connect to, from the stack's manifest as it is now (Stack.select reads it again)."""
+        nginx = self.stack.manifest.nginx[0]
+        return Target(f"{nginx.address}:{nginx.https_port}", self.site_url,
+                      str(self.stack.credentials_dir / "tls" / "ca.crt"), self.args.room,
+                      centrifugo=f"{nginx.address}:{nginx.l4_port}" if nginx.l4_port else "")
+
     def spec(self, path: str, auth_kind: str = "cookie", rooms: list[str] | None = None) -> dict:
         """What the load generator opens (bench/loadgen/conns.go ``spec``): connections of ``path``
-        (``centrifugo`` or ``channels``) authenticated by ``auth_kind`` (``cookie``, or ``jwt``: a
+        (a setup of bench.stack.SETUPS: its backend, ``centrifugo`` or ``channels``) authenticated by ``auth_kind`` (``cookie``, or ``jwt``: a
         connection token, and on Centrifugo a subscription token per room, so that neither the
         connect nor the subscribe proxy is called), connection i in room ``rooms[i % len(rooms)]``
         (default: the benchmark room). Raises rtclient.auth.TokenError when Django refuses a token."""
         rooms = rooms or [self.args.room]
+        path = backend(path)
         token = self.token(auth.CONNECTION_TOKEN_PATH) if auth_kind == "jwt" else ""
         spec = {"path": path, "origin": self.target.origin, "ca_file": self.target.ca_file, "rooms": rooms,
                 "token": token, "cookie": "" if token else self.cookie, "timeout": 60.0}
@@ -118,7 +124,8 @@ class BenchContext:
         return {**spec, "url": self.target.channels_url}
 
     def publisher(self, path: str) -> Publisher:
-        """The publisher of ``path``: Centrifugo's server API, or channels_redis ``group_send``."""
-        if path == "centrifugo":
+        """The publisher of ``path`` (a setup of bench.stack.SETUPS): Centrifugo's server API, or channels_redis
+        ``group_send`` on the layer the stack runs."""
+        if backend(path) == "centrifugo":
             return CentrifugoPublisher(self.api_urls, self.api_key, self.channel)
-        return ChannelsPublisher(self.redis_url, f"chat_room.{self.args.room}")
+        return ChannelsPublisher(self.redis_url, f"chat_room.{self.args.room}", self.stack.manifest.channel_layer)

@@ -30,7 +30,10 @@ whose warm run is the final ``changed=0`` check.
 
 Usage::
 
-    python -m bench.deploy [--strategies default,mitogen] [--json out.json] [--log-dir DIR]
+    python -m bench.deploy [--strategies default,mitogen] [--json out.json] [--log-dir DIR] [--warm-only]
+
+``--warm-only`` times the warm run alone on the hosts as they are (a deployed stack), for the loop of
+making converges faster.
 
 Progress lines go to stderr, the results (JSON) to stdout and, with ``--json``, to a file. Every
 subprocess has a timeout (seconds, see ``TIMEOUTS``); the full output of every ansible run is kept
@@ -189,10 +192,11 @@ def probe_mitogen(env: dict[str, str], inventories: list[str], logs: Path) -> st
     return None
 
 
-def measure_strategy(strategy: str, logs: Path) -> dict:
+def measure_strategy(strategy: str, logs: Path, warm_only: bool = False) -> dict:
     """Cold and warm site.yml with one strategy: ``{"cold": {...}, "warm": {...},
     "hosts_recreate_s": s, ...}`` (see ``summarize``), or ``{"unsupported": reason, ...}``
-    for a strategy that cannot run here."""
+    for a strategy that cannot run here. ``warm_only``: the warm run alone, on the deployed hosts
+    (no recreation, no cold run)."""
     env = base_env()
     inventories = ["-i", INVENTORY]
     result: dict = {}
@@ -211,11 +215,12 @@ def measure_strategy(strategy: str, logs: Path) -> dict:
     else:
         result["connection"] = CONNECTION
 
-    try:
-        result["hosts_recreate_s"] = round(recreate_hosts(base_env(), logs, strategy), 2)
-    except RuntimeError as exc:
-        result["error"] = str(exc)
-        return result
+    if not warm_only:
+        try:
+            result["hosts_recreate_s"] = round(recreate_hosts(base_env(), logs, strategy), 2)
+        except RuntimeError as exc:
+            result["error"] = str(exc)
+            return result
 
     if strategy == "mitogen":
         reason = probe_mitogen(env, inventories, logs)
@@ -223,7 +228,7 @@ def measure_strategy(strategy: str, logs: Path) -> dict:
             progress(f"mitogen: unsupported: {reason}")
             return {"unsupported": reason, **result}
 
-    for phase in ("cold", "warm"):
+    for phase in ("warm",) if warm_only else ("cold", "warm"):
         progress(f"{strategy}: {phase} site.yml")
         log = logs / f"{strategy}-{phase}.log"
         context = {"loadavg_1m_before": round(os.getloadavg()[0], 2),
@@ -258,8 +263,9 @@ def pipelining(env: dict[str, str]) -> bool:
     return bool(re.search(r"^ANSIBLE_PIPELINING\(.*\) = True", out, re.M))
 
 
-def measure(strategies: list[str], log_dir: str | Path | None = None) -> dict:
-    """Measure cold and warm deployments for each of ``strategies`` (names from ``STRATEGIES``).
+def measure(strategies: list[str], log_dir: str | Path | None = None, warm_only: bool = False) -> dict:
+    """Measure cold and warm deployments for each of ``strategies`` (names from ``STRATEGIES``);
+    with ``warm_only``, only the warm run on the hosts as they are (no ``cold`` key).
 
     This removes and recreates the inventory's rt-* containers once per strategy. Returns::
 
@@ -292,7 +298,7 @@ def measure(strategies: list[str], log_dir: str | Path | None = None) -> dict:
     order = sorted(strategies, key=lambda s: s == "default")  # default last
     results = {}
     for strategy in order:
-        results[strategy] = measure_strategy(strategy, logs)
+        results[strategy] = measure_strategy(strategy, logs, warm_only)
     check_mitogen(results)
     out["strategies"] = {s: results[s] for s in strategies}
     out["total_s"] = round(time.monotonic() - start, 1)
@@ -308,15 +314,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
     parser.add_argument("--log-dir", metavar="DIR", help="keep the ansible output here "
                         "(default: a new /tmp/bench-deploy-* directory)")
+    parser.add_argument("--warm-only", action="store_true",
+                        help="only the warm run, on the hosts as they are deployed (no recreation, no cold run)")
     args = parser.parse_args(argv)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    result = measure(strategies, args.log_dir)
+    result = measure(strategies, args.log_dir, args.warm_only)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
     print(report(result), file=sys.stderr)
-    healthy = all("unsupported" in s or (s.get("cold", {}).get("ok") and s.get("warm", {}).get("ok")
+    healthy = all("unsupported" in s or ((args.warm_only or s.get("cold", {}).get("ok")) and s.get("warm", {}).get("ok")
                                          and s["warm"].get("idempotent"))
                   for s in result["strategies"].values())
     return 0 if healthy else 1

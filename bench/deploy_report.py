@@ -97,7 +97,7 @@ def check_mitogen(results: dict) -> None:
     reason = None
     if "error" in mito:
         reason = f"hosts could not be recreated: {mito['error']}"
-    for phase in ("cold", "warm"):
+    for phase in ("cold", "warm") if "cold" in mito or "hosts_recreate_s" in mito else ("warm",):
         run_ = mito.get(phase)
         if reason:
             break

@@ -34,10 +34,9 @@ from . import burst, fanout, idle_memory, max_connections
 from .context import BenchContext, add_load_arguments, add_stack_arguments
 from .load import progress
 from .loadgen import LoadGenerator
-from .stack import PATHS, RESTART, ROOT, Stack
+from .stack import LOCAL_INVENTORY, PATHS, RESTART, ROOT, Stack
 
 RESULTS = ROOT / "bench" / "results"
-LOCAL_INVENTORY = ROOT / "inventories" / "local" / "hosts.yml"
 
 #: Knob -> (its tier: the entry point playbooks/<tier>.yml and the tags <tier>_assert/_configure/_service,
 #: the values tried besides the role's default). Each is documented in its role's README.

@@ -98,16 +98,19 @@ class Target:
         ca_file: the test CA; the certificate names the public host, not nginx's private address,
             so the chain is verified but not the name.
         room: the room (``rooms:<room>`` on Centrifugo, ``/ws/chat/<room>/`` on Channels).
+        centrifugo: ``<address>:<port>`` of nginx's l4 listener (the manifest's ``l4_port``) in the stack's l4
+            mode, where Centrifugo's clients connect; empty in l7 (they use ``nginx``).
     """
 
     nginx: str
     origin: str
     ca_file: str
     room: str = "bench"
+    centrifugo: str = ""
 
     @property
     def centrifugo_url(self) -> str:
-        return f"wss://{self.nginx}{WEBSOCKET_PATH}"
+        return f"wss://{self.centrifugo or self.nginx}{WEBSOCKET_PATH}"
 
     @property
     def channels_url(self) -> str:

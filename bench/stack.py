@@ -9,6 +9,7 @@ the Docker API (`docker top`) gives each container's processes with their host P
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -19,11 +20,14 @@ from pathlib import Path
 from rtclient import hosts
 from rtclient.auth import read_credential
 from rtclient.manifest import Manifest, load_manifest
+from rtclient.playbook import run_playbook
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: Credentials of ``make up``'s inventory when neither --credentials-dir nor RTSTACK_CREDENTIALS_DIR says.
 LOCAL_CREDENTIALS = ROOT / "inventories" / "local" / "credentials"
+#: The inventory of `make up`'s stack, which Stack.select converges (unless RTSTACK_INVENTORY names another).
+LOCAL_INVENTORY = ROOT / "inventories" / "local" / "hosts.yml"
 
 #: Server processes per role, matched against the command line of each container process.
 PROCESS_PATTERNS = {
@@ -33,18 +37,36 @@ PROCESS_PATTERNS = {
     "gunicorn": ("/bin/gunicorn",),
     "redis": ("redis-server", "valkey-server"),
 }
-#: The processes each realtime path is made of (what "server CPU" sums).
-PATHS = {
-    "centrifugo": ("nginx", "centrifugo", "redis"),
-    "channels": ("nginx", "daphne", "redis"),
+#: The setups a run can measure (``--paths``): name -> (its realtime backend, the inventory values that select it).
+#: ``centrifugo`` and ``centrifugo_l4`` differ in nginx_centrifugo_mode (HTTP proxying against TCP passthrough with
+#: Centrifugo terminating TLS); ``channels`` and ``channels_pubsub`` in django_channel_layer (channels_redis's
+#: RedisChannelLayer against RedisPubSubChannelLayer). Stack.select converges the stack to a setup's values.
+SETUPS: dict[str, tuple[str, dict[str, str]]] = {
+    "centrifugo": ("centrifugo", {"nginx_centrifugo_mode": "l7"}),
+    "centrifugo_l4": ("centrifugo", {"nginx_centrifugo_mode": "l4"}),
+    "channels": ("channels", {"django_channel_layer": "redis"}),
+    "channels_pubsub": ("channels", {"django_channel_layer": "redis_pubsub"}),
 }
+
+
+def backend(path: str) -> str:
+    """The realtime backend of a setup of :data:`SETUPS`: ``"centrifugo"`` or ``"channels"``. KeyError otherwise."""
+    return SETUPS[path][0]
+
+
+#: The processes each backend's path is made of (what "server CPU" sums), by setup.
+_ROLES = {"centrifugo": ("nginx", "centrifugo", "redis"), "channels": ("nginx", "daphne", "redis")}
+PATHS = {name: _ROLES[kind] for name, (kind, _) in SETUPS.items()}
 
 #: Units restarted before a path's measurements, per inventory group (Stack.restart): fresh processes, as Go,
 #: Python and nginx keep memory they freed.
-RESTART = {
+_RESTART = {
     "centrifugo": {"nginx": ["nginx"], "centrifugo": ["centrifugo@*"]},  # every Centrifugo instance
     "channels": {"nginx": ["nginx"], "django": ["chat-daphne@*"]},  # every daphne instance
 }
+RESTART = {name: _RESTART[kind] for name, (kind, _) in SETUPS.items()}
+#: The tags of site.yml that apply a setup's values (the tiers that read them; the firewall opens the l4 port).
+SETUP_TAGS = "firewall,centrifugo,nginx,django"
 
 
 @dataclass
@@ -74,6 +96,30 @@ class Stack:
         manifest = load_manifest(manifest_path)
         creds = credentials_dir or os.environ.get("RTSTACK_CREDENTIALS_DIR") or LOCAL_CREDENTIALS
         return cls(manifest, (site_url or manifest.site_url).rstrip("/"), Path(creds))
+
+    def settings(self) -> dict[str, str]:
+        """The values of :data:`SETUPS` the deployed stack runs, from its manifest."""
+        return {"nginx_centrifugo_mode": self.manifest.centrifugo_mode,
+                "django_channel_layer": self.manifest.channel_layer}
+
+    def select(self, values: dict[str, str], timeout: float = 900.0) -> float:
+        """Converge the stack to ``values`` (a setup's of :data:`SETUPS`; the other settings kept as they are) with
+        ``site.yml --tags SETUP_TAGS -e <values>``, unless it runs them already, then read the manifest the run
+        rendered. Returns the run's seconds (0 when nothing had to change).
+
+        Raises:
+            RuntimeError: the run failed (the message ends with its output's last lines).
+        """
+        current = self.settings()
+        if all(current.get(key) == value for key, value in values.items()):
+            return 0.0
+        os.environ.setdefault("RTSTACK_INVENTORY", str(LOCAL_INVENTORY))
+        run = run_playbook("site.yml", "--tags", SETUP_TAGS, "-e", json.dumps({**current, **values}),
+                           timeout=timeout, env={"RTSTACK_BENCH": "1"})
+        if run.returncode != 0:
+            raise RuntimeError(f"site.yml -e {values} failed (rc {run.returncode}):\n{run.tail()}")
+        self.manifest = load_manifest(self.manifest.path)
+        return run.seconds
 
     @property
     def groups(self) -> dict[str, list[str]]:

@@ -149,3 +149,23 @@ def test_capacity_model_counts_what_idle_connections_cost_in_cpu():
                                nginx_idle_cpu_per_connection=1.5e-5)
     sizing = capacity.size(figures, 10_000, 1)  # Centrifugo: 10k deliveries/s at 30k per core = 0.33, plus 10k idle x 2e-5 = 0.2; nginx 0.25 + 0.15
     assert (sizing.centrifugo_cores, sizing.nginx_cores) == (0.5, 0.4)
+
+
+def test_setups_side_by_side_ratio_against_the_best_channels_setup_and_least_memory():
+    doc = document(40000, 4000)
+    l4, pubsub = json.loads(json.dumps(doc["paths"]["centrifugo"])), json.loads(json.dumps(doc["paths"]["channels"]))
+    l4["fanout"]["deliveries_per_server_cpu_second"] = 60000
+    l4["idle_memory"][0]["bytes_per_connection_above_idle"] = 10240
+    pubsub["fanout"]["deliveries_per_server_cpu_second"] = 8000
+    doc["paths"] = {"centrifugo": doc["paths"]["centrifugo"], "centrifugo_l4": l4,
+                    "channels": doc["paths"]["channels"], "channels_pubsub": pubsub}
+    summary = report.summary(doc)
+    assert summary["best_channels_setup"] == "channels_pubsub"
+    assert summary["fanout_ratio_centrifugo_vs_channels"] == 5.0  # the l7 setup against the best Channels one
+    assert summary["fanout_per_cpu_by_setup"]["centrifugo_l4"] == 60000
+    assert summary["targets"]["idle_memory"]["value"] == 10.0
+    assert summary["targets"]["idle_memory"]["setup"] == "centrifugo_l4"
+    doc["summary"] = summary
+    table = report.markdown(doc)
+    assert "| measure | centrifugo | centrifugo_l4 | channels | channels_pubsub |" in table
+    assert "| 10.0 (centrifugo_l4) | – | met |" in table

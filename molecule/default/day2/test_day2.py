@@ -9,7 +9,9 @@ what an ops engineer runs once the stack is up must work and tell the truth.
 * a tier playbook run alone (``playbooks/nginx.yml``, the whole inventory) works, ``changed=0``;
 * a changed nginx setting applied with ``--limit nginx`` reaches the nginx host, and only it;
 * converging one host while another host of the stack is stopped succeeds, with a warning that names
-  the stopped host (its address comes from the fact cache).
+  the stopped host (its address comes from the fact cache);
+* a rolling restart (playbooks/rolling_upgrade.yml) takes each Centrifugo instance out of every upstream that lists
+  it, in this scenario's l4 mode the site's and nginx.conf's stream block, and leaves none marked down.
 
 Each run's wall time is printed (``day2: ... s``). The scenario's host_vars move ports off their
 defaults, so every run also re-renders the upstreams, proxies and firewall rules from the topology.
@@ -17,6 +19,7 @@ defaults, so every run also re-renders the upstreams, proxies and firewall rules
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -173,3 +176,16 @@ def test_limit_converges_one_host_while_another_is_down():
     assert run.changed() == {}, run.tail()
     warning = "[WARNING]: Hosts of the stack outside this run do not answer: " + stopped
     assert warning in " ".join(run.output.split()), run.tail(6000)
+
+
+def test_rolling_restart_marks_each_instance_down_in_every_upstream():
+    run = timed("rolling_upgrade.yml (a rolling restart)", run_playbook("rolling_upgrade.yml"))
+    assert run.returncode == 0, run.tail()
+    files = ["/etc/nginx/sites-available/chat.conf"] + (["/etc/nginx/nginx.conf"] if MANIFEST.centrifugo_mode == "l4" else [])
+    for path in files:
+        marked = re.findall(rf"changed: \[[^]]*\] => \(item=\S+ {re.escape(path)}\)", run.output)
+        # Each instance marked down, then up again: two changes per instance and nginx host.
+        assert len(marked) == 2 * len(MANIFEST.centrifugo) * len(MANIFEST.nginx), (path, run.tail(4000))
+    for host in MANIFEST.hosts_in("nginx"):
+        for path in files:
+            assert " down;" not in hosts.exec_in(host, ["cat", path]).stdout, f"{host}:{path} keeps a member down"
