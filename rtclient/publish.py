@@ -198,16 +198,16 @@ class ChannelsPublisher(Publisher):
         classes = {"redis": RedisChannelLayer, "redis_pubsub": RedisPubSubChannelLayer}
         if layer not in classes:
             raise ValueError(f"channel layer must be one of {', '.join(classes)} (got {layer!r})")
-        self.layer, self.group = classes[layer](hosts=[{"address": redis_url}]), group
+        self.layer, self.group, self.kind = classes[layer](hosts=[{"address": redis_url}]), group, layer
 
     async def send(self, data: Any) -> None:
         """Broadcast ``data`` as a chat message; raises redis errors when Redis refuses."""
         await self.layer.group_send(self.group, {"type": "chat.message", "message": data})
 
     async def close(self) -> None:
-        """Close the layer's Redis connections (RedisPubSubChannelLayer's ``flush`` does so)."""
-        close = getattr(self.layer, "close_pools", None) if not hasattr(self.layer, "_layers") else None
-        await (close() if close else self.layer.flush())
+        """Close the layer's Redis connections: RedisChannelLayer's ``close_pools``; RedisPubSubChannelLayer has none,
+        its ``flush`` unsubscribes and closes them."""
+        await (self.layer.flush() if self.kind == "redis_pubsub" else self.layer.close_pools())
 
 
 async def first_answer(api_urls: Sequence[str], api_key: str, call: Any, what: str, timeout: float = 3.0) -> Any:
