@@ -21,7 +21,15 @@ def load_plugin(name: str):
 
 rtstack = load_plugin("rtstack_topology")
 tiers = load_plugin("rtstack_tiers")
+listeners = load_plugin("rtstack_listeners")
 TopologyError = rtstack.TopologyError
+#: What the group_vars chain refuses: an inventory that cannot be wired, or two services on one listener.
+Unwirable = (TopologyError, listeners.ListenerClash)
+
+
+def wired(hostvars, groups):
+    """The topology as playbooks/group_vars/all/topology.yml computes it: listeners checked."""
+    return listeners.checked(rtstack.topology(hostvars, groups))
 
 
 def facts(address: str) -> dict:
@@ -170,10 +178,13 @@ def test_a_malformed_address_is_refused():
 
 
 def test_two_services_on_one_address_and_port_are_refused():
-    with pytest.raises(TopologyError, match=r"Two services would listen on 10\.0\.0\.2:8000: .* of c1 and .* of c2"):
-        rtstack.topology(*inventory(c2={"rtstack_private_address": "10.0.0.2"}))
-    with pytest.raises(TopologyError, match=r"10\.0\.0\.4:8001: django_port of d1 and django_daphne_ports of d1"):
-        rtstack.topology(*inventory(d1={"django_daphne_ports": [8001, 8102]}))
+    with pytest.raises(listeners.ListenerClash, match=r"Two services would listen on 10\.0\.0\.2:8000: .* of c1 and .* of c2"):
+        wired(*inventory(c2={"rtstack_private_address": "10.0.0.2"}))
+    with pytest.raises(listeners.ListenerClash, match=r"10\.0\.0\.4:8001: django_port of d1 and django_daphne_ports of d1"):
+        wired(*inventory(d1={"django_daphne_ports": [8001, 8102]}))
+    topo = rtstack.topology(*inventory())
+    assert wired(*inventory()) == topo
+    assert ["10.0.0.5", 443, "n1", "nginx_tls_listen_port"] in listeners.FilterModule().filters()["rtstack_listeners"](topo)
 
 
 def test_duplicate_instance_ports_on_a_host_are_refused():
@@ -339,8 +350,8 @@ def test_monitoring_lists_every_exporter_from_the_owner_roles_ports():
 
 
 def test_an_exporter_port_taken_by_another_service_is_refused():
-    with pytest.raises(TopologyError, match="django_metrics_port"):
-        rtstack.topology(*monitored(d1={"django_metrics_port": 8001}))
+    with pytest.raises(listeners.ListenerClash, match="django_metrics_port"):
+        wired(*monitored(d1={"django_metrics_port": 8001}))
 
 
 def test_firewall_opens_exporters_to_the_monitoring_hosts_only():
@@ -522,8 +533,8 @@ def test_l4_mode_keeps_the_page_host_name_and_probes_the_listener():
      "Two services would listen on 10.0.0.5:443: nginx_tls_listen_port of n1 and nginx_centrifugo_l4_port of n1"),
 ])
 def test_l4_mode_refuses_what_cannot_be_wired(overrides, message):
-    with pytest.raises(TopologyError, match=message):
-        rtstack.topology(*inventory(**overrides))
+    with pytest.raises(Unwirable, match=message):
+        wired(*inventory(**overrides))
 
 
 def test_l4_mode_is_one_for_every_nginx_host():

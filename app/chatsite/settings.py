@@ -15,46 +15,10 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from chatsite.env import env_bool, env_int, env_list
+from chatsite.redis_settings import channel_layers, redis_sentinel
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    """Parse a 0/1 (also true/false, yes/no, on/off) variable; raise ImproperlyConfigured otherwise."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be 0 or 1, got {raw!r}")
-
-
-def env_int(name: str, default: int, minimum: int = 1) -> int:
-    """Parse an integer variable (>= ``minimum``); raise ImproperlyConfigured otherwise."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def env_list(name: str, default: list[str] | None = None) -> list[str]:
-    """Parse a comma-separated list, dropping blanks."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return list(default or [])
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
@@ -333,109 +297,13 @@ if CHAT_REALTIME_BACKEND not in REALTIME_BACKENDS:
         f"got {os.environ.get('CHAT_REALTIME_BACKEND')!r}"
     )
 
-# Redis of the Django Channels layer and the presence sets, in one of three forms:
-#   CHANNELS_REDIS_URL=redis://user:pw@10.0.0.3:6379/0             one server;
-#   CHANNELS_REDIS_URL=redis://...@10.0.0.3:6379/0,redis://...@10.0.0.4:6379/0
-#                                                                  shards: channels_redis spreads
-#                                                                  channels and groups over all of
-#                                                                  them, presence uses the first;
-#   CHAT_REDIS_SENTINELS=10.0.0.3:26379,10.0.0.4:26379,...          Redis Sentinel: the clients ask
-#     with CHAT_REDIS_SENTINEL_MASTER (master name), CHAT_REDIS_SENTINEL_PASSWORD (the sentinels'
-#     password, may be empty) and CHAT_REDIS_USERNAME / CHAT_REDIS_PASSWORD (the app's ACL user on
-#     the master), and follow a failover.
-# Nothing set: the in-memory layer, which only works within one process (tests, development).
+# Redis of the Django Channels layer and the presence sets (chatsite.redis_settings: one server, shards or Redis
+# Sentinel; nothing set: the in-memory layer of one process), and the channel layer on it.
 CHANNELS_REDIS_URL = os.environ.get("CHANNELS_REDIS_URL", "").strip()
 CHANNELS_REDIS_MAX_CONNECTIONS = env_int("CHANNELS_REDIS_MAX_CONNECTIONS", 20)
-CHANNELS_REDIS_URLS = env_list("CHANNELS_REDIS_URL")
-for _url in CHANNELS_REDIS_URLS:
-    if not _url.startswith(("redis://", "rediss://", "unix://")):
-        raise ImproperlyConfigured(
-            "CHANNELS_REDIS_URL must be one redis://, rediss:// or unix:// URL, or several separated "
-            f"by commas (one per shard), got an item starting with {_url.split(':', 1)[0]!r}"
-        )
-
-
-def _sentinel_address(item: str) -> tuple[str, int]:
-    """``host:port`` (or ``[v6]:port``) of CHAT_REDIS_SENTINELS -> (host, port)."""
-    host, sep, port = item.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ImproperlyConfigured(
-            f"CHAT_REDIS_SENTINELS must be comma-separated host:port pairs "
-            f"(e.g. 10.0.0.3:26379,10.0.0.4:26379), got {item!r}"
-        )
-    return host, int(port)
-
-
-# Sentinel mode, as a mapping (None without CHAT_REDIS_SENTINELS): sentinels [(host, port)],
-# master_name, sentinel_kwargs (connection options of the sentinel clients), username, password.
-_SENTINEL_SETTINGS = (
-    "CHAT_REDIS_SENTINEL_MASTER", "CHAT_REDIS_SENTINEL_PASSWORD", "CHAT_REDIS_USERNAME", "CHAT_REDIS_PASSWORD",
-)
-_sentinels = [_sentinel_address(item) for item in env_list("CHAT_REDIS_SENTINELS")]
-if _sentinels:
-    if CHANNELS_REDIS_URL:
-        raise ImproperlyConfigured(
-            "Set either CHANNELS_REDIS_URL (one Redis, or shards) or CHAT_REDIS_SENTINELS (Redis Sentinel), not both"
-        )
-    _master_name = os.environ.get("CHAT_REDIS_SENTINEL_MASTER", "").strip()
-    if not _master_name:
-        raise ImproperlyConfigured(
-            "CHAT_REDIS_SENTINELS is set but CHAT_REDIS_SENTINEL_MASTER is not: give the name the sentinels "
-            "monitor the master under (the redis role's redis_sentinel_master_name, e.g. rtstack)"
-        )
-    _sentinel_kwargs: dict = {"socket_connect_timeout": 2, "socket_timeout": 2}
-    if os.environ.get("CHAT_REDIS_SENTINEL_PASSWORD"):
-        _sentinel_kwargs["password"] = os.environ["CHAT_REDIS_SENTINEL_PASSWORD"]
-    CHAT_REDIS_SENTINEL: dict | None = {
-        "sentinels": _sentinels,
-        "master_name": _master_name,
-        "sentinel_kwargs": _sentinel_kwargs,
-        "username": os.environ.get("CHAT_REDIS_USERNAME") or None,
-        "password": os.environ.get("CHAT_REDIS_PASSWORD") or None,
-    }
-else:
-    _stray = [name for name in _SENTINEL_SETTINGS if os.environ.get(name)]
-    if _stray:
-        raise ImproperlyConfigured(
-            f"{', '.join(_stray)} only apply with CHAT_REDIS_SENTINELS (Redis Sentinel); set it, or remove "
-            "them and give the user and password in CHANNELS_REDIS_URL"
-        )
-    CHAT_REDIS_SENTINEL = None
-
-if CHAT_REDIS_SENTINEL:
-    # channels_redis.utils.create_pool: a host with master_name becomes
-    # SentinelConnectionPool(master_name, Sentinel(sentinels, sentinel_kwargs=...), **rest).
-    _channel_hosts: list[dict] = [{**CHAT_REDIS_SENTINEL, "max_connections": CHANNELS_REDIS_MAX_CONNECTIONS}]
-else:
-    # A host with an address is passed to redis.asyncio.ConnectionPool.from_url(address, **rest)
-    # (channels_redis.utils.create_pool), so max_connections caps the pool. Several hosts: channels_redis
-    # shards over them (consistent hashing of channel and group names).
-    _channel_hosts = [
-        {"address": url, "max_connections": CHANNELS_REDIS_MAX_CONNECTIONS} for url in CHANNELS_REDIS_URLS
-    ]
-# The channel layer on Redis (https://github.com/django/channels_redis): "redis", RedisChannelLayer (a list per channel,
-# BLPOP-ed, and a sorted set per group, both with expiry), or "redis_pubsub", RedisPubSubChannelLayer (Redis PUB/SUB:
-# one PUBLISH per group_send, no per-member writes; messages published while a process is cut off from Redis are not
-# delivered to it). Chat messages are stored first either way; a Channels client fills a gap from the database.
-CHANNEL_LAYER_BACKENDS = {
-    "redis": "channels_redis.core.RedisChannelLayer",
-    "redis_pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-}
+CHAT_REDIS_SENTINEL = redis_sentinel()
 CHAT_CHANNEL_LAYER = os.environ.get("CHAT_CHANNEL_LAYER", "redis").strip().lower()
-if CHAT_CHANNEL_LAYER not in CHANNEL_LAYER_BACKENDS:
-    raise ImproperlyConfigured(
-        f"CHAT_CHANNEL_LAYER must be one of {', '.join(CHANNEL_LAYER_BACKENDS)}, got {CHAT_CHANNEL_LAYER!r}"
-    )
-if _channel_hosts:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": CHANNEL_LAYER_BACKENDS[CHAT_CHANNEL_LAYER],
-            "CONFIG": {"hosts": _channel_hosts},
-        }
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = channel_layers(CHAT_CHANNEL_LAYER, CHANNELS_REDIS_URL, CHAT_REDIS_SENTINEL, CHANNELS_REDIS_MAX_CONNECTIONS)
 
 # HS256 key for connection/subscription JWTs (Centrifugo client.token.hmac_secret_key) and for
 # ?token= on the Channels WebSocket. Empty: token endpoints answer 503, token auth is refused.

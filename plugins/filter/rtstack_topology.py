@@ -9,7 +9,9 @@ Filters (Ansible filter plugins; pure functions, unit-tested in tests/test_plugi
 * ``rtstack_centrifugo_instances``: the centrifugo role's instance list with every field filled in.
 * ``rtstack_unaddressed``: the hosts whose private address is not known yet.
 
-What the roles compute from a topology is in rtstack_tiers.py.
+Whether two services of a topology would share a listener is checked by rtstack_listeners.py (the group_vars
+chain ``rtstack_topology | rtstack_listeners_checked``). What the roles compute from a topology is in
+rtstack_tiers.py.
 """
 
 from __future__ import annotations
@@ -472,7 +474,6 @@ def topology(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Seq
     if members["centrifugo"]:
         versions["centrifugo"] = str(var(members["centrifugo"][0], "centrifugo_version"))
     topo["versions"] = versions
-    _check_listeners(topo)
     return topo
 
 
@@ -575,51 +576,6 @@ def _monitoring(enabled: bool, var: Callable[[str, str], Any], addresses: Mappin
                 continue
             exporters.append(_endpoint(h, addresses[h], _port(var(h, variable), h, variable), job=job, variable=variable))
     return {"enabled": True, "servers": servers, "exporters": exporters}
-
-
-def listeners(topo: Mapping[str, Any]) -> list[tuple[str, int, str, str]]:
-    """Every (address, port) a service of the topology listens on, as ``(address, port, host, what)``
-    with ``what`` naming the variable that sets the port."""
-    out = []
-    for s in topo["redis"]["servers"]:
-        out.append((s["address"], s["port"], s["host"], "redis_port"))
-    for s in topo["redis"]["sentinels"]:
-        out.append((s["address"], s["port"], s["host"], "redis_sentinel_port"))
-    for s in topo["postgresql"]:
-        out.append((s["address"], s["port"], s["host"], "postgresql_port"))
-    for i in topo["centrifugo"]:
-        if i["state"] == "present":
-            out.append((i["address"], i["port"], i["host"], f"centrifugo_instances port ({i['unit']})"))
-            out.append((i["address"], i["internal_port"], i["host"], f"centrifugo_instances internal_port ({i['unit']})"))
-    for s in topo["django"]["gunicorn"]:
-        out.append((s["address"], s["port"], s["host"], "django_port"))
-    for s in topo["django"]["daphne"]:
-        out.append((s["address"], s["port"], s["host"], "django_daphne_ports"))
-    for s in topo["nginx"]:
-        out.append((s["address"], s["http_port"], s["host"], "nginx_listen_port"))
-        if s["https_port"]:
-            out.append((s["address"], s["https_port"], s["host"], "nginx_tls_listen_port"))
-        out.append((s["address"], s["internal_port"], s["host"], "nginx_internal_port"))
-        if s.get("l4_port"):
-            out.append((s["address"], s["l4_port"], s["host"], "nginx_centrifugo_l4_port"))
-    for s in topo["monitoring"]["servers"]:
-        out.append((s["address"], s["prometheus_port"], s["host"], "monitoring_prometheus_port"))
-        out.append((s["address"], s["alertmanager_port"], s["host"], "monitoring_alertmanager_port"))
-    for e in topo["monitoring"]["exporters"]:
-        out.append((e["address"], e["port"], e["host"], e["variable"]))
-    return out
-
-
-def _check_listeners(topo: Mapping[str, Any]) -> None:
-    seen: dict[tuple[str, int], tuple[str, str]] = {}
-    for address, port, host, what in listeners(topo):
-        key = (address, port)
-        if key in seen:
-            other_host, other = seen[key]
-            raise TopologyError(
-                f"Two services would listen on {address}:{port}: {other} of {other_host} and {what} of {host}. "
-                f"Change one of them (or give the hosts their own rtstack_private_address).")
-        seen[key] = (host, what)
 
 
 def topology_sha256(topo: Mapping[str, Any]) -> str:
