@@ -169,3 +169,15 @@ def test_setups_side_by_side_ratio_against_the_best_channels_setup_and_least_mem
     table = report.markdown(doc)
     assert "| measure | centrifugo | centrifugo_l4 | channels | channels_pubsub |" in table
     assert "| 10.0 (centrifugo_l4) | – | met |" in table
+
+
+def test_warm_converge_is_the_fastest_strategy_that_changed_nothing():
+    doc = document(40000, 4000, warm=0.25)
+    doc["deployment"]["strategies"]["mitogen"] = {"warm": {"s_per_task_host": 0.12, "idempotent": True}}
+    doc["deployment"]["strategies"]["faster"] = {"warm": {"s_per_task_host": 0.05, "idempotent": False}}
+    doc["deployment"]["strategies"]["broken"] = {"unsupported": "mitogen is not installed"}
+    summary = report.summary(doc)
+    target = summary["targets"]["warm_converge"]
+    assert (target["value"], target["status"], target["setup"]) == (0.12, "met", "mitogen strategy")
+    assert summary["warm_s_per_task_host_by_strategy"] == {"default": 0.25, "mitogen": 0.12}
+    assert "| 0.120 (mitogen strategy) |" in report.markdown({**doc, "summary": summary})
