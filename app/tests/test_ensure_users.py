@@ -56,6 +56,13 @@ def test_bad_input_changes_nothing(monkeypatch, users, message):
 
 
 @pytest.mark.django_db
+def test_a_password_is_its_first_line(monkeypatch):
+    assert run(monkeypatch, [{"username": "hana", "password": "pw-hana-1\n"}])[-1] == "changed"
+    assert User.objects.get(username="hana").check_password("pw-hana-1")
+    assert run(monkeypatch, [{"username": "hana", "password": "pw-hana-1\r\n"}])[-1] == "unchanged"
+
+
+@pytest.mark.django_db
 def test_the_password_never_reaches_an_error(monkeypatch):
     with pytest.raises(CommandError) as caught:
         run(monkeypatch, [{"username": "erin", "password": "secret-pw-9", "staff": 1}])

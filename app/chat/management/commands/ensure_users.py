@@ -7,7 +7,8 @@ JSON list of objects ``{"username": str, "password": str, "staff": bool, "superu
 declarative, as in ``ensure_user`` (chat.management.commands.ensure_user.ensure_user applies each).
 Passwords travel on standard input only, never in argv or the environment.
 
-Every entry is checked before any is applied: a bad entry (not an object, a key not listed above,
+A password is its first line (a trailing newline of a vault value is not part of it), as with
+``ensure_user --password-stdin``. Every entry is checked before any is applied: a bad entry (not an object, a key not listed above,
 an empty username or password, a non-boolean flag, a group name out of range, a username given
 twice) exits non-zero naming the entry, and nothing is changed.
 
@@ -57,7 +58,9 @@ def parse_users(text: str) -> list[dict[str, Any]]:
         for key, kind in KEYS.items():
             if key in entry and not isinstance(entry[key], kind):
                 raise CommandError(f"{where}: {key} must be a {kind.__name__}")
-        username, password = entry.get("username", ""), entry.get("password", "")
+        # The first line only, as ``ensure_user --password-stdin`` reads it: a vault value written without
+        # ``encrypt_string -n`` ends in a newline that is not part of the password.
+        username, password = entry.get("username", ""), entry.get("password", "").split("\n", 1)[0].rstrip("\r")
         if not username or not password:
             raise CommandError(f"{where}: username and password must be non-empty")
         if username in seen:
